@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Host side of the smoke test: write the pattern into the ivshmem backing
+"""Host side of the ivshmem tests: write the pattern into the ivshmem backing
 file before the VM starts (write), check the guest's reply after (check).
-Must match pattern() in vfio_bar_smoke_test.c."""
+
+Layout (the guest tests rely on it): the first 8 bytes of every 4 KiB page p
+hold pattern(seed, p); the 8 bytes after that, in the first page of every
+MiB i, are where the smoke test writes ~pattern(seed, i * 256).
+Must match pattern() in tests/smoke/vfio_bar_smoke_test.c."""
 import struct
 import sys
 
 M64 = (1 << 64) - 1
 MIB = 1 << 20
+PAGE = 4096
 
 
 def pattern(seed, i):
@@ -22,19 +27,22 @@ def main():
         f.seek(0, 2)
         chunks = f.tell() // MIB
         bad = 0
-        for i in range(chunks):
-            if op == "write":
-                f.seek(i * MIB)
-                f.write(struct.pack("<QQ", pattern(seed, i), 0))
-            else:
+        if op == "write":
+            f.seek(0)
+            buf = bytearray(chunks * MIB)
+            for p in range(chunks * MIB // PAGE):
+                struct.pack_into("<Q", buf, p * PAGE, pattern(seed, p))
+            f.write(buf)
+        else:
+            for i in range(chunks):
                 f.seek(i * MIB + 8)
                 got = struct.unpack("<Q", f.read(8))[0]
-                if got != (~pattern(seed, i)) & M64:
+                if got != (~pattern(seed, i * MIB // PAGE)) & M64:
                     bad += 1
     if op == "check":
         print(f"ivshmem: {chunks - bad}/{chunks} guest replies match")
         sys.exit(1 if bad else 0)
-    print(f"ivshmem: wrote {chunks} host patterns (seed {seed:#x})")
+    print(f"ivshmem: wrote {chunks * MIB // PAGE} page patterns (seed {seed:#x})")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
  * what the outer host wrote into the backing file is there, then write a
  * reply the host checks after the VM exits.
  *
- * Pattern: for chunk i (one per MiB), the host wrote pattern(seed, i) at
- * offset i MiB; the guest writes ~pattern(seed, i) at offset i MiB + 8.
+ * Pattern (tests/smoke/ivshmem_pattern.py): the host wrote pattern(seed, p)
+ * at the start of every 4 KiB page p; the guest writes ~pattern(seed, p) 8
+ * bytes further in the first page of every MiB.
  * The seed comes from VFIO_LAB_SEED so a stale backing file cannot pass.
  */
 #include <errno.h>
@@ -20,6 +21,8 @@
 #include <libvfio.h>
 
 #include "kselftest_harness.h"
+
+#define PAGES_PER_MIB (SZ_1M / 4096)
 
 static const char *device_bdf;
 
@@ -70,11 +73,12 @@ TEST_F(bar_smoke, host_pattern_visible)
 		   self->device->fd, self->bar_offset);
 	ASSERT_NE(MAP_FAILED, bar);
 	for (i = 0; i < self->bar_size / SZ_1M; i++) {
+		uint64_t want = pattern(self->seed, i * PAGES_PER_MIB);
 		uint64_t got = bar[i * SZ_1M / 8];
 
-		if (got != pattern(self->seed, i) && bad++ < 4)
-			TH_LOG("chunk %lu: got %#lx want %#lx", (unsigned long)i,
-			       (unsigned long)got, (unsigned long)pattern(self->seed, i));
+		if (got != want && bad++ < 4)
+			TH_LOG("MiB %lu: got %#lx want %#lx", (unsigned long)i,
+			       (unsigned long)got, (unsigned long)want);
 	}
 	ASSERT_EQ(0, bad);
 	ASSERT_EQ(0, munmap((void *)bar, self->bar_size));
@@ -83,15 +87,15 @@ TEST_F(bar_smoke, host_pattern_visible)
 /* Same data through a mapping at a non-zero offset into the BAR. */
 TEST_F(bar_smoke, host_pattern_at_offset)
 {
-	uint64_t off = 5 * SZ_1M, len = 3 * SZ_1M;
+	uint64_t off = 5 * SZ_1M + 7 * 4096, len = 3 * SZ_1M;
 	volatile uint64_t *p;
 	uint64_t i;
 
 	p = mmap(NULL, len, PROT_READ, MAP_SHARED, self->device->fd,
 		 self->bar_offset + off);
 	ASSERT_NE(MAP_FAILED, p);
-	for (i = 0; i < len / SZ_1M; i++)
-		ASSERT_EQ(pattern(self->seed, off / SZ_1M + i), p[i * SZ_1M / 8]);
+	for (i = 0; i < len / 4096; i++)
+		ASSERT_EQ(pattern(self->seed, off / 4096 + i), p[i * 4096 / 8]);
 	ASSERT_EQ(0, munmap((void *)p, len));
 }
 
@@ -105,9 +109,9 @@ TEST_F(bar_smoke, guest_reply_written)
 		   self->device->fd, self->bar_offset);
 	ASSERT_NE(MAP_FAILED, bar);
 	for (i = 0; i < self->bar_size / SZ_1M; i++)
-		bar[i * SZ_1M / 8 + 1] = ~pattern(self->seed, i);
+		bar[i * SZ_1M / 8 + 1] = ~pattern(self->seed, i * PAGES_PER_MIB);
 	for (i = 0; i < self->bar_size / SZ_1M; i++)
-		ASSERT_EQ(~pattern(self->seed, i), bar[i * SZ_1M / 8 + 1]);
+		ASSERT_EQ(~pattern(self->seed, i * PAGES_PER_MIB), bar[i * SZ_1M / 8 + 1]);
 	ASSERT_EQ(0, munmap((void *)bar, self->bar_size));
 }
 
