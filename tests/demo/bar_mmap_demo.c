@@ -37,9 +37,13 @@ static int count_dmabufs(void)
 	int n = -1;
 	FILE *f = fopen("/sys/kernel/debug/dma_buf/bufinfo", "r");
 
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Total %d objects", &n) == 1)
-			break;
+	while (f && fgets(line, sizeof(line), f)) {
+		int count, end = 0;
+
+		/* Not the per-buffer "Total N devices attached" lines. */
+		if (sscanf(line, "Total %d objects%n", &count, &end) == 1 && end)
+			n = count;
+	}
 	if (f)
 		fclose(f);
 	return n;
