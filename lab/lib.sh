@@ -23,3 +23,13 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-10G}
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 mkdir -p "$BUILD" "$LOGS"
+
+# ivshmem_prepare DIR: a fresh 1 GiB ivshmem backing file DIR/ivshmem.img
+# filled with the host pattern of a new random seed; prints the seed.
+ivshmem_prepare() {
+	local seed
+	seed=0x$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+	mkdir -p "$1" && rm -f "$1/ivshmem.img" && truncate -s 1G "$1/ivshmem.img"
+	python3 "$LAB_ROOT/tests/smoke/ivshmem_pattern.py" write "$1/ivshmem.img" "$seed" >/dev/null
+	echo "$seed"
+}

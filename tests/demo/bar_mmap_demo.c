@@ -19,15 +19,7 @@
 
 #include <libvfio.h>
 
-/* The host's pattern, as in tests/smoke/ivshmem_pattern.py */
-static __u64 pattern(__u64 seed, __u64 page)
-{
-	__u64 z = seed + (page + 1) * 0x9e3779b97f4a7c15ULL;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+#include "ivshmem_pattern.h"
 
 static void show_maps(void *addr)
 {
@@ -101,7 +93,7 @@ int main(int argc, char *argv[])
 	       (unsigned long long)p[0]);
 	if (getenv("VFIO_LAB_SEED"))
 		printf(" (%s the host's pattern)",
-		       p[0] == pattern(strtoull(getenv("VFIO_LAB_SEED"), NULL, 0),
+		       p[0] == ivshmem_pattern(strtoull(getenv("VFIO_LAB_SEED"), NULL, 0),
 				       off / 4096) ? "matches" : "DOES NOT MATCH");
 	printf("\n");
 	show_maps((void *)p);

@@ -5,7 +5,7 @@ file before the VM starts (write), check the guest's reply after (check).
 Layout (the guest tests rely on it): the first 8 bytes of every 4 KiB page p
 hold pattern(seed, p); the 8 bytes after that, in the first page of every
 MiB i, are where the smoke test writes ~pattern(seed, i * 256).
-Must match pattern() in tests/smoke/vfio_bar_smoke_test.c."""
+Must match tests/include/ivshmem_pattern.h."""
 import struct
 import sys
 

@@ -4,7 +4,7 @@
  * what the outer host wrote into the backing file is there, then write a
  * reply the host checks after the VM exits.
  *
- * Pattern (tests/smoke/ivshmem_pattern.py): the host wrote pattern(seed, p)
+ * Pattern (tests/include/ivshmem_pattern.h): the host wrote pattern(seed, p)
  * at the start of every 4 KiB page p; the guest writes ~pattern(seed, p) 8
  * bytes further in the first page of every MiB.
  * The seed comes from VFIO_LAB_SEED so a stale backing file cannot pass.
@@ -21,19 +21,11 @@
 #include <libvfio.h>
 
 #include "kselftest_harness.h"
+#include "ivshmem_pattern.h"
 
 #define PAGES_PER_MIB (SZ_1M / 4096)
 
 static const char *device_bdf;
-
-static uint64_t pattern(uint64_t seed, uint64_t i)
-{
-	uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 FIXTURE(bar_smoke) {
 	struct iommu *iommu;
@@ -73,7 +65,7 @@ TEST_F(bar_smoke, host_pattern_visible)
 		   self->device->fd, self->bar_offset);
 	ASSERT_NE(MAP_FAILED, bar);
 	for (i = 0; i < self->bar_size / SZ_1M; i++) {
-		uint64_t want = pattern(self->seed, i * PAGES_PER_MIB);
+		uint64_t want = ivshmem_pattern(self->seed, i * PAGES_PER_MIB);
 		uint64_t got = bar[i * SZ_1M / 8];
 
 		if (got != want && bad++ < 4)
@@ -95,7 +87,7 @@ TEST_F(bar_smoke, host_pattern_at_offset)
 		 self->bar_offset + off);
 	ASSERT_NE(MAP_FAILED, p);
 	for (i = 0; i < len / 4096; i++)
-		ASSERT_EQ(pattern(self->seed, off / 4096 + i), p[i * 4096 / 8]);
+		ASSERT_EQ(ivshmem_pattern(self->seed, off / 4096 + i), p[i * 4096 / 8]);
 	ASSERT_EQ(0, munmap((void *)p, len));
 }
 
@@ -109,9 +101,9 @@ TEST_F(bar_smoke, guest_reply_written)
 		   self->device->fd, self->bar_offset);
 	ASSERT_NE(MAP_FAILED, bar);
 	for (i = 0; i < self->bar_size / SZ_1M; i++)
-		bar[i * SZ_1M / 8 + 1] = ~pattern(self->seed, i * PAGES_PER_MIB);
+		bar[i * SZ_1M / 8 + 1] = ~ivshmem_pattern(self->seed, i * PAGES_PER_MIB);
 	for (i = 0; i < self->bar_size / SZ_1M; i++)
-		ASSERT_EQ(~pattern(self->seed, i * PAGES_PER_MIB), bar[i * SZ_1M / 8 + 1]);
+		ASSERT_EQ(~ivshmem_pattern(self->seed, i * PAGES_PER_MIB), bar[i * SZ_1M / 8 + 1]);
 	ASSERT_EQ(0, munmap((void *)bar, self->bar_size));
 }
 
