@@ -107,8 +107,14 @@ int main(int argc, char *argv[])
 		if (q == MAP_FAILED) {
 			printf("DMABUF fd %d: mmap() %s\n", fd, strerror(errno));
 		} else {
-			printf("DMABUF mmap: first word %#llx\n",
-			       (unsigned long long)*(volatile __u64 *)q);
+			__u64 w = *(volatile __u64 *)q;
+
+			printf("DMABUF mmap: first word %#llx", (unsigned long long)w);
+			if (getenv("VFIO_LAB_SEED"))
+				printf(" (%s the host's pattern)",
+				       w == ivshmem_pattern(strtoull(getenv("VFIO_LAB_SEED"), NULL, 0),
+							    off / 4096) ? "matches" : "DOES NOT MATCH");
+			printf("\n");
 			show_maps(q);
 			munmap(q, len);
 		}
