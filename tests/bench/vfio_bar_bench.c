@@ -3,7 +3,10 @@
  * vfio-pci BAR mmap() benchmark: the same measurements on base 7.3 and on
  * the patched kernel (lab/bench boots both in turn and compares).
  *
- *   vfio_bar_bench [-k KERNEL] [-r ROUND] [-s SCALE] [-o CSV] IVSHMEM BOCHS
+ *   vfio_bar_bench -S SEED [-k KERNEL] [-r ROUND] [-s SCALE] [-o CSV] IVSHMEM BOCHS
+ *
+ * SEED: the host wrote ivshmem_pattern(SEED, p) into the first u64 of every
+ * page p of ivshmem's BAR2 (ivshmem_prepare in lab/lib.sh).
  *
  * Items (each one TAP result on stdout; raw samples appended to CSV as
  * "kernel,round,item,case,metric,unit,iter,value"):
@@ -28,8 +31,8 @@
  *                  /proc/slabinfo) per live BAR mapping over 4096 mappings
  *                  (many, so that slab slack averages out)
  *
- * The benchmark first writes a pattern into both BARs (the first u64 of page
- * p is a tag | p) and every item checks what it reads against it; the revoke
+ * Every item checks what it reads against the host's pattern in BAR2 (and
+ * against a pattern the benchmark writes into bochs' BAR0); the revoke
  * item also checks that a mapping raises SIGBUS while memory decode is off.
  * A wrong read or a failing system call fails the item: no number without a
  * working mapping behind it.
@@ -58,6 +61,7 @@
 #include <libvfio.h>
 
 #include "kselftest.h"
+#include "ivshmem_pattern.h"
 
 #define PAGE		4096UL
 #define IVSHMEM_BAR	2
@@ -66,8 +70,7 @@
 #define MEM_MAPS	4096	/* mappings per item-5 sample */
 #define DMABUF_PAGES	4096	/* pages touched per item-4 sample */
 #define RANGE_STRIDE	(2 * PAGE)	/* DMABUF range i is at BAR offset i * 8 KiB */
-#define SENTINEL	0xb0b0000000000000ULL	/* page p of ivshmem's BAR2 */
-#define SENTINEL_BOCHS	0xb0c5000000000000ULL	/* page p of bochs' BAR0 */
+#define BOCHS_TAG	0xb0c5000000000000ULL	/* bochs' page p holds this | p */
 
 static const char *kernel = "unknown";
 static int round_nr = 1;
@@ -79,9 +82,16 @@ struct bar {
 	int fd;
 	uint64_t offset;	/* region offset on the device fd */
 	uint64_t size;
-	uint64_t tag;		/* first u64 of page p is tag | p */
-	uint64_t sum;		/* sum of those over the whole BAR */
+	uint64_t sum;		/* sum of word(p) over the whole BAR */
 };
+
+static uint64_t seed;
+
+/* First u64 of page p of ivshmem's BAR2: the host wrote it (lab/bench) */
+static uint64_t ivshmem_word(uint64_t p)
+{
+	return ivshmem_pattern(seed, p);
+}
 
 static struct bar ivshmem, bochs;
 
@@ -176,21 +186,44 @@ static void *map_at(size_t len, size_t align, size_t skew, int prot, int fd,
 	return p;
 }
 
-/* First u64 of page p of @b := b->tag | p, through a BAR mmap() */
-static void fill(struct bar *b)
+/*
+ * Bochs' VRAM starts out zeroed: write BOCHS_TAG | p into the first u64 of
+ * every page p, through a BAR mmap().
+ */
+static void fill_bochs(void)
 {
 	volatile uint64_t *p;
 	uint64_t i;
 
-	p = map_at(b->size, SZ_1G, 0, PROT_READ | PROT_WRITE, b->fd, b->offset);
+	p = map_at(bochs.size, SZ_1G, 0, PROT_READ | PROT_WRITE, bochs.fd,
+		   bochs.offset);
 	VFIO_ASSERT_NE(p, MAP_FAILED);
-	b->sum = 0;
-	for (i = 0; i < b->size / PAGE; i++) {
-		p[i * PAGE / 8] = b->tag | i;
-		b->sum += b->tag | i;
+	bochs.sum = 0;
+	for (i = 0; i < bochs.size / PAGE; i++) {
+		p[i * PAGE / 8] = BOCHS_TAG | i;
+		bochs.sum += BOCHS_TAG | i;
 	}
-	VFIO_ASSERT_EQ(touch((void *)p, b->size), b->sum);
-	VFIO_ASSERT_EQ(munmap((void *)p, b->size), 0);
+	VFIO_ASSERT_EQ(munmap((void *)p, bochs.size), 0);
+}
+
+/*
+ * Read ivshmem's whole BAR2 once: checks the host's pattern is there and
+ * warms QEMU's side of the BAR, so that no item pays its host page faults.
+ */
+static void warm_ivshmem(void)
+{
+	uint64_t i;
+	void *p;
+
+	ivshmem.sum = 0;
+	for (i = 0; i < ivshmem.size / PAGE; i++)
+		ivshmem.sum += ivshmem_word(i);
+	p = map_at(ivshmem.size, SZ_1G, 0, PROT_READ, ivshmem.fd, ivshmem.offset);
+	VFIO_ASSERT_NE(p, MAP_FAILED);
+	if (touch(p, ivshmem.size) != ivshmem.sum)
+		ksft_exit_fail_msg("ivshmem's BAR2 does not hold the host's pattern for seed %#llx\n",
+				   (unsigned long long)seed);
+	VFIO_ASSERT_EQ(munmap(p, ivshmem.size), 0);
 }
 
 /* A free @len-byte hole at @skew past an @align boundary */
@@ -249,7 +282,7 @@ static void bench_mmap_munmap(void)
 					return;
 				}
 				if (tch && *(volatile uint64_t *)p !=
-					   (SENTINEL | (n % slices) * (SZ_2M / PAGE)))
+					   ivshmem_word((n % slices) * (SZ_2M / PAGE)))
 					bad++;
 				if (munmap((void *)p, SZ_2M)) {
 					ksft_test_result_fail("mmap_munmap: munmap: %s\n",
@@ -300,7 +333,7 @@ static void bench_mmap_split(void)
 					return;
 				}
 				if (tch && *(volatile uint64_t *)p !=
-					   (SENTINEL | (n % slices) * (SZ_2M / PAGE)))
+					   ivshmem_word((n % slices) * (SZ_2M / PAGE)))
 					bad++;
 				t2 = now_ns();
 				if (munmap((void *)p, SZ_2M)) {
@@ -419,8 +452,8 @@ struct touch_case {
 static void bench_first_touch(void)
 {
 	struct touch_case cases[] = {
-		{ "ivshmem_1G_at_1G", &ivshmem, SZ_1G, 0, iters(8, 2) },
-		{ "ivshmem_1G_at_2M", &ivshmem, SZ_1G, SZ_2M, iters(8, 2) },
+		{ "ivshmem_1G_at_1G", &ivshmem, SZ_1G, 0, iters(6, 2) },
+		{ "ivshmem_1G_at_2M", &ivshmem, SZ_1G, SZ_2M, iters(6, 2) },
 		{ "ivshmem_1G_at_4K", &ivshmem, SZ_1G, PAGE, iters(4, 1) },
 		{ "bochs_64M_at_2M", &bochs, SZ_1G, SZ_2M, iters(10, 2) },
 	};
@@ -494,7 +527,7 @@ static int touch_many(void **maps, int n)
 	int i, bad = 0;
 
 	for (i = 0; i < n; i++)
-		bad += *(volatile uint64_t *)maps[i] != (SENTINEL | i);
+		bad += *(volatile uint64_t *)maps[i] != ivshmem_word(i);
 	return bad;
 }
 
@@ -670,7 +703,7 @@ static double fault_pages(int fd, uint64_t off, uint64_t step, int pages_per_map
 	*faults = minflt() - f0;
 
 	for (i = 0; i < DMABUF_PAGES; i++) {
-		uint64_t want = SENTINEL | page_of(i, pages_per_map);
+		uint64_t want = ivshmem_word(page_of(i, pages_per_map));
 		uint64_t got = *(volatile uint64_t *)(va + i * PAGE);
 
 		if (got != want && !*bad) {
@@ -878,23 +911,26 @@ int main(int argc, char *argv[])
 	const char *out = NULL;
 	struct iommu *iommu;
 	unsigned int i;
+	bool have_seed = false;
 	uint64_t t0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "k:r:s:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "k:r:s:o:S:")) != -1) {
 		switch (opt) {
+		case 'S': seed = strtoull(optarg, NULL, 0); have_seed = true; break;
 		case 'k': kernel = optarg; break;
 		case 'r': round_nr = atoi(optarg); break;
 		case 's': scale = atof(optarg); break;
 		case 'o': out = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-k kernel] [-r round] [-s scale] [-o csv] IVSHMEM BOCHS\n",
+			fprintf(stderr, "usage: %s -S SEED [-k kernel] [-r round] [-s scale] [-o csv] IVSHMEM BOCHS\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	if (argc - optind != 2 || scale <= 0) {
-		fprintf(stderr, "%s: need the ivshmem and bochs BDFs and a scale > 0\n", argv[0]);
+	if (argc - optind != 2 || scale <= 0 || !have_seed) {
+		fprintf(stderr, "%s: need -S SEED, the ivshmem and bochs BDFs and a scale > 0\n",
+			argv[0]);
 		return 2;
 	}
 	csv = out ? fopen(out, "a") : stdout;
@@ -913,15 +949,9 @@ int main(int argc, char *argv[])
 	VFIO_ASSERT_EQ(ivshmem.size, (uint64_t)SZ_1G);
 	VFIO_ASSERT_EQ(bochs.size, (uint64_t)SZ_64M);
 
-	/*
-	 * Write the pattern the items check into both BARs; this also warms
-	 * QEMU's side of them, so no item pays its host page faults.
-	 */
 	t0 = now_ns();
-	ivshmem.tag = SENTINEL;
-	bochs.tag = SENTINEL_BOCHS;
-	fill(&ivshmem);
-	fill(&bochs);
+	warm_ivshmem();
+	fill_bochs();
 	ksft_print_msg("warm-up took %.1f s\n", (now_ns() - t0) / 1e9);
 
 	for (i = 0; i < ARRAY_SIZE(items); i++) {
