@@ -26,8 +26,11 @@ set grid ytics
 set key outside top center horizontal maxrows 2 font ",10"
 set ylabel "patched / base"
 set bmargin 11
-plot dir.'/ratios.dat' using (clip($2)):(clip($3)):(clip($4)):xtic(1) lc rgb "#4878a8" title "icount", \
-     '' using (clip($5)):(clip($6)):(clip($7)) lc rgb "#e0a040" title "wall clock (whiskers: per-round range)", \
+# A mode that did not run (LAB_BENCH_MODES) has NaN columns, which gnuplot
+# refuses in a histogram: its bars are drawn at 0 and its key says so.
+v(c) = valid(c) ? clip(column(c)) : 0
+plot dir.'/ratios.dat' using (v(2)):(v(3)):(v(4)):xtic(1) lc rgb "#4878a8" title (has_icount ? "icount" : "icount (not run)"), \
+     '' using (v(5)):(v(6)):(v(7)) lc rgb "#e0a040" title (has_wall ? "wall clock (whiskers: per-round range)" : "wall clock (not run)"), \
      '' using ($0 - 1./6):(ymax):($2 > ymax ? sprintf("%.0fx", $2) : "") with labels offset 0,-0.7 font ",9" notitle, \
      '' using ($0 + 1./6):(ymax):($5 > ymax ? sprintf("%.0fx", $5) : "") with labels offset 0,-0.7 font ",9" notitle, \
      1 with lines dt 2 lc rgb "black" notitle, \

@@ -414,6 +414,8 @@ def main():
                                             for c in cols) + "\n")
     env = {}
     for m in MODES:
+        # 1 if the mode ran: the plot leaves out the bars of a mode that did not
+        env[f"has_{m}"] = 1 if m in benches else 0
         b = benches.get(m)
         ref = ("dmabuf_fault", "bar_1x16M", "per_page")
         base_ref = b.med(ref, "base") if b and b.has(ref, "base") else NAN
