@@ -39,6 +39,8 @@
 #include <linux/userfaultfd.h>
 #include <linux/vfio.h>
 
+#include <libvfio.h>
+
 #include "ivshmem_pattern.h"
 
 /* Series part 2 (SPEC 2.6, 2.7), for headers of a part-1 tree. */
@@ -441,12 +443,12 @@ static inline void stress_install_handlers(void)
 }
 
 /*
- * Read the u64 at @p into @val. Returns 0, or the signal the access raised.
- * Needs stress_install_handlers().
+ * Read the u64 at @p into *@val, or write @val there if @write. Returns 0,
+ * or the signal the access raised. Needs stress_install_handlers().
+ * Not inlined: sigsetjmp() needs its own frame.
  */
-/* Not inlined: sigsetjmp() needs its own frame */
 static __attribute__((__noinline__, __unused__))
-int stress_read(const volatile uint64_t *p, uint64_t *val)
+int stress_access(volatile uint64_t *p, bool write, uint64_t *val)
 {
 	sigjmp_buf env;
 	int sig;
@@ -457,27 +459,22 @@ int stress_read(const volatile uint64_t *p, uint64_t *val)
 		return sig;
 	}
 	stress_jmp = &env;
-	*val = *p;
+	if (write)
+		*p = *val;
+	else
+		*val = *p;
 	stress_jmp = NULL;
 	return 0;
 }
 
-/* Not inlined: sigsetjmp() needs its own frame */
-static __attribute__((__noinline__, __unused__))
-int stress_write(volatile uint64_t *p, uint64_t val)
+static inline int stress_read(const volatile uint64_t *p, uint64_t *val)
 {
-	sigjmp_buf env;
-	int sig;
+	return stress_access((volatile uint64_t *)p, false, val);
+}
 
-	sig = sigsetjmp(env, 0);
-	if (sig) {
-		stress_jmp = NULL;
-		return sig;
-	}
-	stress_jmp = &env;
-	*p = val;
-	stress_jmp = NULL;
-	return 0;
+static inline int stress_write(volatile uint64_t *p, uint64_t val)
+{
+	return stress_access(p, true, &val);
 }
 
 /* The first u64 of page @page of mapping @map. */
@@ -659,6 +656,26 @@ static inline const char *stress_thread_wchan(pid_t tid, char *buf, size_t len)
 	close(fd);
 	buf[n > 0 ? n : 0] = '\0';
 	return buf;
+}
+
+/*
+ * Close @dev for real: unmap libvfio's BAR mmap()s, which hold the device
+ * file, and close the device fd. With nothing else holding it the device
+ * closes (and vfio_pci_dma_buf_cleanup() runs) now, or when the last
+ * syscall still using the file returns. Leaves *@dev for teardown to free.
+ */
+static inline void stress_close_device(struct vfio_pci_device *dev)
+{
+	int i;
+
+	for (i = 0; i < PCI_STD_NUM_BARS; i++) {
+		if (!dev->bars[i].vaddr)
+			continue;
+		munmap(dev->bars[i].vaddr, dev->bars[i].info.size);
+		dev->bars[i].vaddr = NULL;
+	}
+	close(dev->fd);
+	dev->fd = -1;
 }
 
 #endif

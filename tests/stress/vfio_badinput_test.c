@@ -332,24 +332,6 @@ FIXTURE_TEARDOWN(badinput)
 }
 
 /*
- * Close @dev for real: its own BAR mmap()s keep the device file open, so
- * unmap them first. Leaves *dev for teardown to free.
- */
-static void close_device_for_real(struct vfio_pci_device *dev)
-{
-	int i;
-
-	for (i = 0; i < PCI_STD_NUM_BARS; i++) {
-		if (!dev->bars[i].vaddr)
-			continue;
-		munmap(dev->bars[i].vaddr, dev->bars[i].info.size);
-		dev->bars[i].vaddr = NULL;
-	}
-	close(dev->fd);
-	dev->fd = -1;
-}
-
-/*
  * VFIO_DEVICE_FEATURE of DMA_BUF with @nr ranges in the argument and
  * nr_ranges @claimed; @argsz_delta is added to the honest argsz.
  */
@@ -442,7 +424,7 @@ TEST_F(badinput, rejected)
 		/* Every BAR mmap() holds the device open */
 		munmap(self->bar_map, PAGE);
 		self->bar_map = NULL;
-		close_device_for_real(iv);
+		stress_close_device(iv);
 		self->ivshmem_closed = true;
 		break;
 	case MREMAP_GROW_DMABUF:

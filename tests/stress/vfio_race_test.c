@@ -39,26 +39,6 @@
 
 static const char *ivshmem_bdf;
 
-/*
- * Unmap libvfio's BAR mmap()s, which hold the device file, and close the
- * device fd: with nothing else holding it the device closes (and
- * vfio_pci_dma_buf_cleanup() runs) now, or when the last syscall still
- * using the file returns.
- */
-static void close_device_for_real(struct vfio_pci_device *dev)
-{
-	int i;
-
-	for (i = 0; i < PCI_STD_NUM_BARS; i++) {
-		if (!dev->bars[i].vaddr)
-			continue;
-		munmap(dev->bars[i].vaddr, dev->bars[i].info.size);
-		dev->bars[i].vaddr = NULL;
-	}
-	close(dev->fd);
-	dev->fd = -1;
-}
-
 /* Pages of @map (BAR page @bar_page on) that do not hold the pattern. */
 static uint64_t bad_pages(struct __test_metadata *_metadata, void *map,
 			  uint64_t bar_page, uint64_t npages, uint64_t seed)
@@ -234,7 +214,7 @@ TEST_F_TIMEOUT(race, export_vs_close, RACE_TIMEOUT)
 	void *map;
 
 	ASSERT_EQ(0, start_blocked_export(_metadata, e, &c));
-	close_device_for_real(e->dev);
+	stress_close_device(e->dev);
 	e->dev_closed = true;
 	ASSERT_EQ(0, finish_export(e, &c, MAP_OFF, MAP_LEN));
 	ASSERT_LE(0, c.ret) TH_LOG("export: %s", strerror(c.err));
@@ -374,7 +354,7 @@ TEST_F_TIMEOUT(race, dmabuf_release_vs_device_close, RACE_TIMEOUT)
 	ASSERT_EQ((uint64_t)e->uffd.area, addr);
 
 	ASSERT_EQ(0, close(c.fd));
-	close_device_for_real(e->dev);
+	stress_close_device(e->dev);
 	e->dev_closed = true;
 	if (map != MAP_FAILED)
 		EXPECT_EQ(SIGBUS, stress_read(stress_word(map, 0, 0), &val))
@@ -437,7 +417,7 @@ static void do_revoke(struct __test_metadata *_metadata, struct race_env *e,
 			TH_LOG("revoke: %s", strerror(errno));
 		break;
 	case REVOKE_CLOSE:
-		close_device_for_real(e->dev);
+		stress_close_device(e->dev);
 		e->dev_closed = true;
 		break;
 	}
@@ -675,7 +655,7 @@ FIXTURE_TEARDOWN(forked)
 TEST_F_TIMEOUT(forked, child_sees_revoke, RACE_TIMEOUT)
 {
 	struct race_env *e = &self->e;
-	int ready[2], go[2], status, dfd, i;
+	int ready[2], go[2], status, dfd;
 	uint64_t got;
 	const char *why;
 	void *map;
@@ -699,11 +679,7 @@ TEST_F_TIMEOUT(forked, child_sees_revoke, RACE_TIMEOUT)
 		int sig;
 
 		/* Nothing of the child's may hold the device open */
-		for (i = 0; i < PCI_STD_NUM_BARS; i++)
-			if (e->dev->bars[i].vaddr)
-				munmap(e->dev->bars[i].vaddr,
-				       e->dev->bars[i].info.size);
-		close(e->dev->fd);
+		stress_close_device(e->dev);
 		sig = stress_read(stress_word(map, 0, 0), &v);
 		if (sig || v != ivshmem_pattern(e->seed, MAP_OFF / PAGE))
 			_exit(3);
