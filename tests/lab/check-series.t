@@ -1,0 +1,35 @@
+#!/bin/bash
+# lab/check-series (audit D5): a build/linux with uncommitted changes to
+# tracked files, unstaged or staged, is refused, so uncommitted code is never
+# tested and reported as patches/.  Controls: the clean tree matching
+# patches/ passes; an untracked file (a build product) does not count.
+# Uses a copy of lab/ with its own patches/ and a two-commit toy tree.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
+n=0 bad=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+echo "1..5"
+root=$tmp/root
+mkdir -p "$root/patches" && cp -a "$repo/lab" "$root/"
+t=$LAB_BUILD/linux
+mkdir -p "$t"
+g() { git -C "$t" -c user.name=lab -c user.email=lab@example.org "$@"; }
+{ g init -q && echo base >"$t/file.c" && g add file.c && g commit -qm base && g tag v7.3-debian-base &&
+  g checkout -qb series && echo change >>"$t/file.c" && g commit -qam "a change"; } >/dev/null 2>&1
+"$root/lab/export-series" >/dev/null 2>&1
+cs() { "$root/lab/check-series" >"$tmp/log" 2>&1; }
+show() { sed 's/^/#   /' "$tmp/log"; }
+
+cs; r=$?; [ $r = 0 ] || show; ok $r "control: a clean tree that matches patches/ passes"
+echo untracked >"$t/built.o"
+cs; r=$?; [ $r = 0 ] || show; ok $r "control: an untracked file (a build product) does not count"
+echo edit >>"$t/file.c"
+cs; r=$?; [ $r != 0 ] && grep -q "uncommitted changes" "$tmp/log"; r=$?; [ $r = 0 ] || show
+ok $r "an unstaged change to a tracked file is refused"
+g add file.c
+cs; r=$?; [ $r != 0 ] && grep -q "uncommitted changes" "$tmp/log"; r=$?; [ $r = 0 ] || show
+ok $r "a staged change is refused"
+"$root/lab/check-series" --quiet >/dev/null 2>&1; [ $? != 0 ]; ok $? "--quiet refuses it too (lab/make-tree relies on that)"
+exit $bad
