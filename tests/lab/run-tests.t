@@ -1,0 +1,58 @@
+#!/bin/bash
+# lab/run-tests (audit D5, issue 12): results of an earlier run never reach
+# the summary after a kernel build fails, and that kernel is a named
+# failure; the lab's self-test runs first and counts as label "lab" (a
+# failing self-test fails the run); LAB_BUILDS=1 adds lab/check-builds as
+# label "builds"; the last line stays "N passed, N failed, N skipped";
+# base runs stress's badinput table.  Runs a copy of lab/ whose host steps
+# are stubs (setup-host, fetch-kernel, make-tree, check-series, build-tests,
+# check-patches, self-test, check-builds, build-kernel, run-vm).
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
+n=0 bad=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+echo "1..8"
+root=$tmp/root
+mkdir -p "$root/patches" "$root/tests" && cp -a "$repo/lab" "$root/"
+: >"$root/patches/0001-a-change.patch"
+stub() { printf '#!/bin/bash\n%s\n' "$2" >"$root/lab/$1"; chmod +x "$root/lab/$1"; }
+for s in setup-host fetch-kernel make-tree check-series build-tests; do stub $s 'exit 0'; done
+stub check-patches 'o=$LAB_BUILD/vm/series/out; mkdir -p $o; printf "1..1\nok 1 0001-a-change.patch\n" >$o/checkpatch.tap; echo 0 >$o/checkpatch.rc'
+stub self-test 'o=$LAB_BUILD/vm/lab/out; mkdir -p $o; printf "1..1\n${SELFTEST_RESULT:-ok} 1 x\n" >$o/x.tap; echo ${SELFTEST_RC:-0} >$o/x.rc; exit ${SELFTEST_RC:-0}'
+stub check-builds 'printf "1..1\nok 1 i386\n"'
+stub build-kernel 'echo "drivers/vfio/pci/x.c:1: error: boom" >&2; exit 1'
+stub run-vm 'touch $LAB_BUILD/run-vm-was-called; exit 0'
+printf 'lab lab x 1\nseries series checkpatch 1\nbuilds builds check-builds 1\n' >"$root/lab/expected-results"
+mkdir -p "$LAB_BUILD/vm/patched/out"
+echo "  patched  stale-test   pass 999  skip   0  fail   0" >"$LAB_BUILD/vm/patched/summary"
+echo "999 0 0 0" >"$LAB_BUILD/vm/patched/totals"
+printf '1..1\nok 1 stale\n' >"$LAB_BUILD/vm/patched/out/stale.tap"; echo 0 >"$LAB_BUILD/vm/patched/out/stale.rc"
+
+rc=0
+LAB_KERNELS=patched LAB_BUILDS=1 timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+show() { sed 's/^/#   /' "$tmp/out"; }
+[ $rc != 0 ] && [ $rc != 124 ]; r=$?; [ $r = 0 ] || show; ok $r "a failed kernel build fails the run (rc $rc)"
+grep -q "patched: kernel build failed" "$tmp/out"; ok $? "the kernel whose build failed is named"
+! grep -q "999\|stale-test" "$tmp/out" && [ ! -e "$LAB_BUILD/vm/patched/totals" ] && [ ! -e "$LAB_BUILD/vm/patched/out/stale.tap" ]
+r=$?; [ $r = 0 ] || show; ok $r "the earlier run's totals, summary and TAP are gone, not counted"
+[ ! -e "$LAB_BUILD/run-vm-was-called" ]; ok $? "no VM is booted after a failed build"
+last=$(tail -1 "$tmp/out")
+[ "$last" = "3 passed, 1 failed, 0 skipped" ]; r=$?; [ $r = 0 ] || { echo "# last line: $last"; show; }
+ok $r "last line counts lab, series and builds (3 passed) and the failed build (1 failed)"
+grep -qE '^  lab +x ' "$tmp/out" && grep -qE '^  builds +check-builds ' "$tmp/out"; r=$?; [ $r = 0 ] || show
+ok $r "the self-test (label lab) and check-builds (label builds) are in the summary"
+
+rc=0
+SELFTEST_RESULT="not ok" SELFTEST_RC=1 LAB_KERNELS=" " timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+[ $rc != 0 ] && [ "$(tail -1 "$tmp/out")" = "1 passed, 1 failed, 0 skipped" ]; r=$?; [ $r = 0 ] || show
+ok $r "a failing lab self-test fails the run and is counted"
+
+# The base kernel runs badinput (the stress table alone), not the whole stress suite.
+eval "$(sed -n '/^kernel_suites() {/,/^}/p' "$repo/lab/run-tests")"
+all_suites="kunit selftests smoke clients stress"
+s=$(kernel_suites base); p=$(kernel_suites patched)
+[[ " $s " == *" badinput "* && " $s " != *" stress "* && " $p " == *" stress "* ]]; r=$?
+[ $r = 0 ] || echo "# base: $s; patched: $p"; ok $r "base runs the badinput suite, patched the whole stress suite"
+exit $bad
