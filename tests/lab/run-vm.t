@@ -1,0 +1,82 @@
+#!/bin/bash
+# lab/run-vm bounds every wait and fails loudly (defects 2, 5, 6 and 7 of
+# issue 12). A fake vng (LAB_VNG) stands in for virtme-ng and QEMU:
+#   hang    ignores TERM, forks a `sleep 1000` that holds the console pipe
+#   silent  prints one line, then nothing
+#   rcu     prints an RCU stall report, exits 0
+#   warn    prints a WARNING splat, exits 0
+#   clean   checks its console is a pipe, prints, exits 0
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
+cleanup() {	# whatever the code under test left behind
+	[ -f "$tmp/pids" ] && while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$tmp/pids"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+cat >"$tmp/vng" <<'VNG'
+#!/bin/bash
+echo $$ >>"$FAKE_PIDS"
+case $FAKE_VNG in
+hang)	trap '' TERM
+	echo "fake QEMU: booting"
+	sleep 1000 & echo $! >>"$FAKE_PIDS"
+	while :; do wait; done ;;
+silent)	echo "[    0.000000] Linux version fake"
+	sleep 1000 & echo $! >>"$FAKE_PIDS"
+	wait ;;
+rcu)	echo "[  126.100000] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:" ;;
+warn)	echo "[   12.000000] WARNING: CPU: 0 PID: 1 at drivers/vfio/pci/vfio_pci_core.c:100 f+0x1/0x2" ;;
+clean)	[ -p /proc/self/fd/1 ] || { echo "console is not a pipe"; exit 1; }
+	echo "fake guest: all done" ;;
+esac
+exit 0
+VNG
+chmod +x "$tmp/vng"
+touch "$tmp/bzImage"
+export LAB_VNG=$tmp/vng FAKE_PIDS=$tmp/pids
+n=0 failed=0
+t() { n=$((n + 1)); if "${@:2}"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=1; fi; }
+# vm MODE TIMEOUT: run-vm with the fake, bounded from outside; sets rc, secs
+vm() {
+	local s0=$(date +%s)
+	rc=0
+	FAKE_VNG=$1 timeout -k 5 60 "$root/lab/run-vm" -k "$tmp/bzImage" -n t -t "$2" -- true \
+		>"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+	secs=$(( $(date +%s) - s0 ))
+	log=$tmp/build/logs/t.log
+	sed 's/^/# /' "$tmp/err" | tail -4
+}
+none_alive() {	# no process the fake started is still running
+	local p s
+	while read -r p; do
+		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		s=${s##*) }; [ "${s%% *}" = Z ] || { echo "# pid $p still alive"; return 1; }
+	done <"$tmp/pids"
+}
+
+echo 1..7
+: >"$tmp/pids"
+vm hang 3
+t "hung VM, TERM ignored, grandchild holds the console: run-vm -t 3 returns in ${secs}s (< 20), rc $rc != 0" \
+	eval '[ $secs -lt 20 ] && [ $rc != 0 ] && grep -q "^TIMEOUT: t did not finish in 3s" "$log"'
+sleep 1
+t "nothing the hung VM started survives" none_alive
+: >"$tmp/pids"
+LAB_STALL_SECS=3 vm silent 50
+t "silent VM with LAB_STALL_SECS=3: fails in ${secs}s (< 20) naming the stall (rc $rc)" \
+	eval '[ $secs -lt 20 ] && [ $rc != 0 ] && grep -q "^STALL: no serial output for 3s" "$log" && grep -q STALL "$tmp/err"'
+sleep 1
+vm rcu 30
+t "an RCU stall report in the log fails the run (rc $rc)" [ $rc != 0 ]
+vm warn 30
+t "a WARNING splat in the log fails the run (rc $rc)" [ $rc != 0 ]
+vm clean 30
+t "a clean VM run passes (rc $rc), its console a pipe, its output in the log" \
+	eval '[ $rc = 0 ] && grep -q "all done" "$log"'
+mkdir -p "$tmp/build/vm/t/out" && echo "ok 1 stale" >"$tmp/build/vm/t/out/stale.tap"
+rc=0; timeout 30 "$root/lab/run-vm" -k "$tmp/missing/bzImage" -n t -- true 2>/dev/null || rc=$?
+t "run-vm dying early (no image, rc $rc) still clears the old out/" \
+	eval '[ $rc != 0 ] && [ ! -e "$tmp/build/vm/t/out/stale.tap" ]'
+exit $failed
