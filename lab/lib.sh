@@ -83,3 +83,11 @@ configure() {
 	[ $missing = 0 ] || die "config fragments do not apply cleanly ($variant, $out/.config)"
 }
 
+# verify_sha256 FILE WANT: FILE's sha256 must be WANT; an empty WANT (the
+# index gave none) is a failure too, never a silent skip.
+verify_sha256() {
+	local sha
+	[ -n "$2" ] || die "$1: the package index has no SHA256 for it, cannot verify (refresh $LAB_CACHE/apt or remove the .deb)"
+	sha=$(sha256sum "$1" | cut -d' ' -f1) || die "$1: cannot read it"
+	[ "$sha" = "$2" ] || die "$1: sha256 $sha != index $2"
+}
