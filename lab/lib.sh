@@ -34,10 +34,13 @@ ivshmem_prepare() {
 	echo "$seed"
 }
 
-# kmake SRC OUT ARCH MAKE-ARGS...: make in kernel tree SRC, objects in OUT.
+# kmake SRC OUT ARCH MAKE-ARGS...: make in kernel tree SRC, objects in OUT;
+# killed (whole process group) after KMAKE_TIMEOUT seconds when that is set.
 kmake() {
 	local src=$1 out=$2 arch=$3; shift 3
-	make -s -C "$src" O="$out" ARCH="$arch" CC="ccache gcc" HOSTCC="ccache gcc" "$@"
+	local -a limit=()
+	[ -z "${KMAKE_TIMEOUT:-}" ] || limit=(timeout -k 60 "$KMAKE_TIMEOUT")
+	"${limit[@]}" make -s -C "$src" O="$out" ARCH="$arch" CC="ccache gcc" HOSTCC="ccache gcc" "$@"
 }
 
 # variant_arch VARIANT / variant_frags VARIANT: the architecture and the
