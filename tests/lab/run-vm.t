@@ -6,6 +6,8 @@
 #   rcu     prints an RCU stall report, exits 0
 #   warn    prints a WARNING splat, exits 0
 #   clean   checks its console is a pipe, prints, exits 0
+#   qemu    execs the host's QEMU, paused (-S, silent), with run-vm's QEMU
+#           options: the stall dump must come through the QMP socket
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
@@ -14,7 +16,7 @@ cleanup() {	# whatever the code under test left behind
 	[ -f "$tmp/pids" ] && while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$tmp/pids"
 	rm -rf "$tmp"
 }
-trap cleanup EXIT
+trap '[ -n "${KEEP:-}" ] || cleanup' EXIT
 cat >"$tmp/vng" <<'VNG'
 #!/bin/bash
 echo $$ >>"$FAKE_PIDS"
@@ -30,6 +32,9 @@ rcu)	echo "[  126.100000] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:" ;
 warn)	echo "[   12.000000] WARNING: CPU: 0 PID: 1 at drivers/vfio/pci/vfio_pci_core.c:100 f+0x1/0x2" ;;
 clean)	[ -p /proc/self/fd/1 ] || { echo "console is not a pipe"; exit 1; }
 	echo "fake guest: all done" ;;
+qemu)	for a; do case $a in --qemu-opts=*) opts=${a#--qemu-opts=} ;; esac; done
+	# shellcheck disable=SC2086 # run-vm passes them space-separated
+	exec qemu-system-x86_64 -machine q35 -m 256 -display none -nodefaults -S $opts ;;
 esac
 exit 0
 VNG
@@ -56,7 +61,7 @@ none_alive() {	# no process the fake started is still running
 	done <"$tmp/pids"
 }
 
-echo 1..7
+echo 1..9
 : >"$tmp/pids"
 vm hang 3
 t "hung VM, TERM ignored, grandchild holds the console: run-vm -t 3 returns in ${secs}s (< 20), rc $rc != 0" \
@@ -79,4 +84,13 @@ mkdir -p "$tmp/build/vm/t/out" && echo "ok 1 stale" >"$tmp/build/vm/t/out/stale.
 rc=0; timeout 30 "$root/lab/run-vm" -k "$tmp/missing/bzImage" -n t -- true 2>/dev/null || rc=$?
 t "run-vm dying early (no image, rc $rc) still clears the old out/" \
 	eval '[ $rc != 0 ] && [ ! -e "$tmp/build/vm/t/out/stale.tap" ]'
+if command -v qemu-system-x86_64 >/dev/null; then
+	LAB_STALL_SECS=5 vm qemu 60
+	t "real QEMU, paused: STALL in ${secs}s (< 30, rc $rc) with the QMP dump (vCPUs, registers) in the log" \
+		eval '[ $rc = 5 ] && [ $secs -lt 30 ] && grep -q "^query-cpus-fast:" "$log" && grep -q "^CPU#0" "$log"'
+	sleep 1
+	t "nothing of the QEMU run survives" none_alive
+else
+	n=$((n + 2)); echo "ok $((n - 1)) # SKIP no qemu-system-x86_64"; echo "ok $n # SKIP no qemu-system-x86_64"
+fi
 exit $failed
