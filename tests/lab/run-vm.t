@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
 cleanup() {	# whatever the code under test left behind
-	[ -f "$tmp/pids" ] && while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$tmp/pids"
+	[ -f "$tmp/all-pids" ] && while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$tmp/all-pids"
 	rm -rf "$tmp"
 }
 trap '[ -n "${KEEP:-}" ] || cleanup' EXIT
@@ -50,6 +50,7 @@ vm() {
 	FAKE_VNG=$1 timeout -k 5 60 "$root/lab/run-vm" -k "$tmp/bzImage" -n t -t "$2" -- true \
 		>"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
 	secs=$(( $(date +%s) - s0 ))
+	cat "$tmp/pids" >>"$tmp/all-pids" 2>/dev/null
 	log=$tmp/build/logs/t.log
 	sed 's/^/# /' "$tmp/err" | tail -4
 }
@@ -62,7 +63,7 @@ none_alive() {	# no process the fake started is still running
 }
 
 echo 1..9
-: >"$tmp/pids"
+: >"$tmp/pids"	# this case's processes (all-pids: every case's, for cleanup)
 vm hang 3
 t "hung VM, TERM ignored, grandchild holds the console: run-vm -t 3 returns in ${secs}s (< 20), rc $rc != 0" \
 	eval '[ $secs -lt 20 ] && [ $rc != 0 ] && grep -q "^TIMEOUT: t did not finish in 3s" "$log"'
