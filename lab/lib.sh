@@ -33,3 +33,64 @@ ivshmem_prepare() {
 	python3 "$LAB_ROOT/tests/smoke/ivshmem_pattern.py" write "$1/ivshmem.img" "$seed" >/dev/null
 	echo "$seed"
 }
+
+# kmake SRC OUT ARCH MAKE-ARGS...: make in kernel tree SRC, objects in OUT;
+# killed (whole process group) after KMAKE_TIMEOUT seconds when that is set.
+kmake() {
+	local src=$1 out=$2 arch=$3; shift 3
+	local -a limit=()
+	[ -z "${KMAKE_TIMEOUT:-}" ] || limit=(timeout -k 60 "$KMAKE_TIMEOUT")
+	"${limit[@]}" make -s -C "$src" O="$out" ARCH="$arch" CC="ccache gcc" HOSTCC="ccache gcc" "$@"
+}
+
+# variant_arch VARIANT / variant_frags VARIANT: the architecture and the
+# config fragments (one per line) of a lab kernel variant.
+variant_arch() { case $1 in i386) echo i386 ;; *) echo x86_64 ;; esac; }
+variant_frags() {
+	local cfg=$LAB_ROOT/lab/configs
+	case $1 in
+	guest) echo "$cfg/guest.config" ;;
+	debug|nop2p|i386|variants) printf '%s\n' "$cfg/guest.config" "$cfg/$1.config" ;;
+	*) die "unknown variant $1" ;;
+	esac
+}
+
+# configure VARIANT SRC OUT: allnoconfig + the variant's fragments +
+# olddefconfig in OUT; dies if an option the fragments ask for did not stick
+# (guest, debug, variants; the build-test variants nop2p and i386 only need
+# what their architecture allows).
+configure() {
+	local variant=$1 src=$2 out=$3 arch f line want sym missing=0
+	local -a frags
+	arch=$(variant_arch "$variant")
+	mapfile -t frags < <(variant_frags "$variant")
+	[ -f "$src/Makefile" ] || die "no kernel tree at $src (run lab/make-tree)"
+	mkdir -p "$out"
+	kmake "$src" "$out" "$arch" allnoconfig >/dev/null || die "allnoconfig failed in $out"
+	KCONFIG_CONFIG=$out/.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null ||
+		die "merge_config failed in $out"
+	kmake "$src" "$out" "$arch" olddefconfig >/dev/null || die "olddefconfig failed in $out"
+	# Every requested option must have survived olddefconfig.
+	for f in "${frags[@]}"; do
+		while IFS= read -r line; do
+			case $line in CONFIG_*=n) want="# ${line%=n} is not set" ;; CONFIG_*) want=$line ;; *) continue ;; esac
+			grep -qxF -- "$want" "$out/.config" && continue
+			[ "${line#*=}" = n ] && ! grep -q "^${line%=n}=" "$out/.config" && continue
+			sym=${line%%=*}
+			# Options the series adds do not exist in the base tree.
+			grep -rqsE --include='Kconfig*' "^(menu)?config ${sym#CONFIG_}\$" "$src" || continue
+			echo "config: $line did not stick" >&2; missing=1
+		done <"$f"
+	done
+	case $variant in nop2p|i386) return 0 ;; esac
+	[ $missing = 0 ] || die "config fragments do not apply cleanly ($variant, $out/.config)"
+}
+
+# verify_sha256 FILE WANT: FILE's sha256 must be WANT; an empty WANT (the
+# index gave none) is a failure too, never a silent skip.
+verify_sha256() {
+	local sha
+	[ -n "$2" ] || die "$1: the package index has no SHA256 for it, cannot verify (refresh $LAB_CACHE/apt or remove the .deb)"
+	sha=$(sha256sum "$1" | cut -d' ' -f1) || die "$1: cannot read it"
+	[ "$sha" = "$2" ] || die "$1: sha256 $sha != index $2"
+}
