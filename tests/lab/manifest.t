@@ -3,7 +3,8 @@
 # manifest lists that did not appear, a shrunken case count, a file the
 # manifest does not list, a whole-file skip not listed as "skip" all fail;
 # --suites limits what is required; lab/update-manifest regenerates it from
-# a run and leaves out a file that crashed.
+# a run and leaves out a file that crashed, prints every changed row, and
+# refuses to drop the row of a file that vanished unless --allow-remove.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -12,7 +13,7 @@ n=0 bad=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
 run() { out=$("$repo/lab/summarize" "$@" 2>&1); rc=$?; }
 show() { echo "# rc $rc:"; sed 's/^/#   /' <<<"$out"; }
-echo "1..10"
+echo "1..13"
 
 d=$LAB_BUILD/vm/patched/out
 mkdir -p "$d"
@@ -62,12 +63,26 @@ run --manifest "$m" --suites kunit debug "$b"
 tap vfio_b_test 4
 printf '1..3\nok 1 x\n' >"$d/stress-load.tap"; echo 139 >"$d/stress-load.rc"
 echo "selftests stress" >"$LAB_BUILD/vm/patched/suites"
-LAB_MANIFEST=$m "$repo/lab/update-manifest" patched >"$tmp/upd.log" 2>&1
+LAB_MANIFEST=$m "$repo/lab/update-manifest" patched >"$tmp/upd.log" 2>&1; urc=$?
 grep -qE '^patched +selftests +vfio_b_test +4$' "$m" && grep -qE '^patched +kunit +kunit +13$' "$m" &&
 	grep -qE '^base +kunit +kunit +skip$' "$m" && ! grep -q stress-load "$m" && grep -q '^# test manifest' "$m"
 r=$?; [ $r = 0 ] || { sed 's/^/#   /' "$m" "$tmp/upd.log"; }
 ok $r "lab/update-manifest rewrites the suites that ran (4 cases), keeps the rest and the header, leaves out a crashed file"
+{ [ $urc = 0 ] && grep -q "changed: patched selftests vfio_b_test 5 -> selftests 4" "$tmp/upd.log"; }; r=$?
+[ $r = 0 ] || { echo "# rc $urc"; sed 's/^/#   /' "$tmp/upd.log"; }; ok $r "lab/update-manifest prints the changed row (5 -> 4)"
 rm "$d/stress-load.tap" "$d/stress-load.rc"
 run --manifest "$m" --suites "selftests stress" patched "$d"
 [ $rc = 0 ] || show; ok $rc "the regenerated manifest passes the run it came from"
+
+# A file vanished: its row is not dropped silently.
+mv "$d/vfio_a_test.tap" "$tmp/"; mv "$d/vfio_a_test.rc" "$tmp/"
+cp "$m" "$tmp/m.before"
+LAB_MANIFEST=$m "$repo/lab/update-manifest" patched >"$tmp/upd.log" 2>&1; urc=$?
+{ [ $urc != 0 ] && cmp -s "$m" "$tmp/m.before" && grep -q "removed: patched selftests vfio_a_test 3" "$tmp/upd.log"; }; r=$?
+[ $r = 0 ] || { echo "# rc $urc"; sed 's/^/#   /' "$tmp/upd.log" "$m"; }
+ok $r "a row whose file vanished: update-manifest refuses (rc $urc), names it, leaves the manifest as it was"
+LAB_MANIFEST=$m "$repo/lab/update-manifest" --allow-remove patched >"$tmp/upd.log" 2>&1; urc=$?
+{ [ $urc = 0 ] && ! grep -q vfio_a_test "$m" && grep -q "removed: patched selftests vfio_a_test 3" "$tmp/upd.log"; }; r=$?
+[ $r = 0 ] || { echo "# rc $urc"; sed 's/^/#   /' "$tmp/upd.log" "$m"; }
+ok $r "with --allow-remove the row goes, and is printed"
 exit $bad

@@ -2,8 +2,11 @@
 # lab/summarize fails on broken runs (audit D3): a crash mid-run, a plan that
 # does not match the results, an xfail binary killed by a timeout on base, an
 # XPASS, a binary exiting 4 with no case, a wildcard expectation, a listed
-# expected failure that did not run, a KUnit suite cut short.  Controls: a
-# clean file and a base file failing only listed cases pass.
+# expected failure that did not run, a KUnit suite cut short, a KUnit suite
+# "not ok" whose cases all passed, an out dir with no TAP file, a label the
+# manifest has no rows for, a skip listed only for another kernel or with
+# another reason.  Controls: a clean file, a skip whose reason matches its
+# entry, and a base file failing only listed cases pass.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -27,7 +30,7 @@ expect_pass() {
 	[ $rc = 0 ] || { echo "# rc $rc, output:"; sed 's/^/#   /' <<<"$out"; }
 	ok $rc "$what"
 }
-echo "1..13"
+echo "1..19"
 
 fresh crash
 tapfile t 139 <<'T'
@@ -138,7 +141,7 @@ KTAP version 1
     ok 2 c2
 ok 1 s
 T
-printf 't: a.two\n' >"$tmp/list-skips"
+printf '# comment\npatched,debug t: a.two\n' >"$tmp/list-skips"
 expect_pass "control: a complete clean run passes" patched "$dir" "$tmp/list-skips"
 grep -qx '3 0 1 0' "$tmp/clean/totals"; ok $? "control: totals are 3 passed, 0 failed, 1 skipped (KUnit parameters not counted)"
 
@@ -150,4 +153,53 @@ not ok 1 a.listed
 ok 2 a.other
 T
 expect_pass "control: a base file failing only listed cases (rc 1) passes, as xfail" base "$dir" /dev/null "$tmp/list-xfail"
+fresh kunitsuite
+tapfile kunit 0 <<'T'
+KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: s
+    1..2
+    ok 1 c1
+    ok 2 c2
+not ok 1 s
+T
+expect_fail "suite s: not ok though all its cases passed" "a KUnit suite marked not ok whose cases all passed is a failure" patched "$dir"
+
+fresh empty
+expect_fail "no TAP file" "an out dir with no TAP file is a failure (not 'pass 0 fail 0')" patched "$dir"
+
+fresh norows
+tapfile t 0 <<'T'
+TAP version 13
+1..1
+ok 1 a.one
+T
+printf 'lab lab x 1\n' >"$tmp/manifest"
+expect_fail "has no rows for patched" "--manifest with no rows for the label is a failure" --manifest "$tmp/manifest" patched "$dir"
+
+fresh otherkernel
+tapfile t 0 <<'T'
+TAP version 13
+1..1
+ok 1 a.two # SKIP listed
+T
+expect_fail "unexpected skip: a.two" "a skip listed only for other kernels is unexpected on this one" base "$dir" "$tmp/list-skips"
+
+printf 'patched t: a.two # no MSI capability\n' >"$tmp/list-reason"
+fresh reason
+tapfile t 0 <<'T'
+TAP version 13
+1..1
+ok 1 a.two # SKIP device went away
+T
+expect_fail "reason 'device went away' does not contain 'no MSI capability'" "a listed skip with another reason than its entry's is unexpected" patched "$dir" "$tmp/list-reason"
+
+fresh reasonok
+tapfile t 0 <<'T'
+TAP version 13
+1..1
+ok 1 a.two # SKIP MSI: no MSI capability here
+T
+expect_pass "control: a listed skip whose reason contains the entry's substring is expected" patched "$dir" "$tmp/list-reason"
 exit $bad
