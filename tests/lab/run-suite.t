@@ -1,30 +1,71 @@
 #!/bin/bash
 # lab/guest/run-suite: a series test binary that was not built is a failing
 # TAP file, not silently dropped (audit 1.2); the "badinput" suite exists.
-# Runs run-suite's own run_tap and its "selftests" case (taken from the
-# script) on the host with stub upstream binaries and no series binaries.
+# Every program tools/testing/selftests/vfio/Makefile builds beyond upstream
+# 7.3's runs (a new one too); vfio_pci_revoke_test once per device, with the
+# REQUIRE_* variables on a kernel with the series and without them on base;
+# a binary built but not run is a failing TAP file; a missing binary makes
+# run-suite's status non-zero; a test that ignores SIGTERM past its timeout
+# is killed (timeout -k).  Runs run-suite's own functions and its
+# "selftests" case (taken from the script) on the host with stub binaries.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
 n=0 bad=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
-echo "1..3"
+echo "1..9"
 rs=$repo/lab/guest/run-suite
-OUT=$tmp/out BIN=$tmp/bin STEP=$tmp/step IVSHMEM=0000:00:01.0 BOCHS=0000:00:02.0 VIRTIO_NET=0000:00:03.0
-mkdir -p "$OUT" "$BIN/selftests"; echo 0x1 >"$OUT/seed"
-for t in vfio_pci_device_test vfio_dma_mapping_test vfio_dma_mapping_mmio_test vfio_iommufd_setup_test; do
-	printf '#!/bin/sh\necho 1..1\necho ok 1 x\n' >"$BIN/selftests/$t"; chmod +x "$BIN/selftests/$t"
-done
-eval "$(sed -n '/^run_tap() {/,/^}/p' "$rs")"
+BUILD=$LAB_BUILD OUT=$tmp/out BIN=$tmp/bin STEP=$tmp/step IVSHMEM=0000:00:01.0 BOCHS=0000:00:02.0 VIRTIO_NET=0000:00:03.0
+mkdir -p "$OUT" "$BIN/selftests" "$BUILD/linux/tools/testing/selftests/vfio"; echo 0x1 >"$OUT/seed"
+# The tree's Makefile: upstream's seven, the series' tests, the revoke test, a new one.
+{ echo 'CFLAGS = $(KHDR_INCLUDES)'
+  for t in vfio_dma_mapping_test vfio_dma_mapping_mmio_test vfio_iommufd_setup_test vfio_pci_bar_mmap_test \
+	vfio_pci_dmabuf_test vfio_pci_dmabuf_mmap_test vfio_pci_dmabuf_iommufd_test vfio_pci_revoke_test \
+	vfio_pci_new_test vfio_pci_device_test vfio_pci_device_init_perf_test vfio_pci_driver_test vfio_pci_sriov_uapi_test; do
+	echo "TEST_GEN_PROGS += $t"
+  done; } >"$BUILD/linux/tools/testing/selftests/vfio/Makefile"
+stubbin() {	# a test binary that reports its arguments and the REQUIRE_* variables
+	printf '#!/bin/sh\necho 1..1\necho "# args: $*"\necho "# require: ${VFIO_SELFTESTS_REQUIRE_DMABUF_MMAP:-unset} ${VFIO_SELFTESTS_REQUIRE_RUNTIME_PM:-unset}"\necho ok 1 x\n' >"$BIN/selftests/$1"
+	chmod +x "$BIN/selftests/$1"
+}
+for t in vfio_pci_device_test vfio_dma_mapping_test vfio_dma_mapping_mmio_test vfio_iommufd_setup_test \
+	vfio_pci_revoke_test vfio_pci_new_test vfio_pci_driver_test vfio_pci_stray_test; do stubbin $t; done
+: >"$BIN/selftests/vfio_pci_new_test.o"	# not executable: not a test
+for f in run_tap run_selftests; do eval "$(sed -n "/^$f() {/,/^}/p" "$rs")"; done
+eval "$(grep -E '^SELFTESTS_[A-Z_]+=' "$rs")"
 body=$(sed -n '/^\tselftests)$/,/^\t\t;;$/p' "$rs" | sed '1d;$d')
-eval "$body" >"$tmp/log" 2>&1
+status=0
+LAB_KERNEL=patched eval "$body" >"$tmp/log" 2>&1
 missing=0
 for t in vfio_pci_bar_mmap_test vfio_pci_dmabuf_test vfio_pci_dmabuf_mmap_test vfio_pci_dmabuf_iommufd_test; do
 	grep -q '^not ok 1 .*was not built' "$OUT/$t.tap" 2>/dev/null && [ "$(cat "$OUT/$t.rc")" = 1 ] || { echo "# no failing $t.tap"; missing=1; }
 done
 ok $missing "each series test binary that was not built leaves a failing TAP file"
+[ "$status" != 0 ]; ok $? "a binary that could not be started makes run-suite's status non-zero"
 "$repo/lab/summarize" patched "$OUT" >"$tmp/sum" 2>&1; [ $? = 1 ] && grep -q 'vfio_pci_dmabuf_test .*fail   1' "$tmp/sum"; r=$?
 [ $r = 0 ] || sed 's/^/#   /' "$tmp/sum"; ok $r "lab/summarize counts them as failures"
+grep -q "# args: $IVSHMEM $BOCHS $VIRTIO_NET" "$OUT/vfio_pci_new_test.tap" 2>/dev/null; r=$?
+[ $r = 0 ] || { ls "$OUT" | sed 's/^/#   /'; }; ok $r "a new series test in the Makefile runs, with every device"
+r=0
+for d in ivshmem:$IVSHMEM bochs:$BOCHS virtio_net:$VIRTIO_NET; do
+	f=$OUT/vfio_pci_revoke_test@${d%%:*}.tap
+	grep -qx "# args: ${d#*:}" "$f" 2>/dev/null && grep -qx "# require: 1 1" "$f" || { echo "# $f:"; sed 's/^/#   /' "$f" 2>/dev/null; r=1; }
+done
+ok $r "vfio_pci_revoke_test runs once per device (@ivshmem, @bochs, @virtio_net) with REQUIRE_DMABUF_MMAP=1 and REQUIRE_RUNTIME_PM=1 on patched"
+grep -q '^not ok 1 vfio_pci_stray_test: built .* but run-suite does not run it' "$OUT/vfio_pci_stray_test.tap" 2>/dev/null &&
+	[ "$(cat "$OUT/vfio_pci_stray_test.rc")" = 1 ] && [ ! -e "$OUT/vfio_pci_driver_test.tap" ] && [ ! -e "$OUT/vfio_pci_new_test.o.tap" ]; r=$?
+[ $r = 0 ] || { ls "$OUT" | sed 's/^/#   /'; }
+ok $r "a built binary that run-suite does not run is a failing TAP file (upstream's deliberately unrun ones are not)"
+rm -rf "$OUT"; mkdir -p "$OUT"; echo 0x1 >"$OUT/seed"
+LAB_KERNEL=base eval "$body" >"$tmp/log" 2>&1
+grep -qx "# require: unset unset" "$OUT/vfio_pci_revoke_test@bochs.tap" 2>/dev/null; ok $? "on base the REQUIRE_* variables are not set"
+# A test that ignores SIGTERM at its timeout is killed.
+printf '#!/bin/bash\ntrap "" TERM\necho 1..1\nsleep 100 & while :; do wait; done\n' >"$tmp/hang"; chmod +x "$tmp/hang"
+status=0 s0=$SECONDS
+LAB_TEST_TIMEOUT=1 LAB_TEST_KILL_SECS=1 timeout 15 bash -c "$(declare -f run_tap); $(declare -p OUT STEP); status=0; run_tap hang $tmp/hang; exit \$status" >"$tmp/log" 2>&1; r=$?
+[ $r = 1 ] && [ "$(cat "$OUT/hang.rc" 2>/dev/null)" = 137 ]; r2=$?
+[ $r2 = 0 ] || { echo "# rc $r after $((SECONDS - s0))s, hang.rc $(cat "$OUT/hang.rc" 2>/dev/null)"; sed 's/^/#   /' "$tmp/log"; }
+ok $r2 "a test ignoring SIGTERM past its timeout is killed (rc 137) and run-suite's status is non-zero"
 grep -qE '^\s+badinput\)' "$rs" && grep -q 'run_tap stress-badinput' "$rs"; ok $? "run-suite has a badinput suite running stress-badinput"
 exit $bad
