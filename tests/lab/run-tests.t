@@ -4,7 +4,10 @@
 # failure; the lab's self-test runs first and counts as label "lab" (a
 # failing self-test fails the run); LAB_BUILDS=1 adds lab/check-builds as
 # label "builds"; the last line stays "N passed, N failed, N skipped";
-# base runs stress's badinput table.  Runs a copy of lab/ whose host steps
+# base runs stress's badinput table; a failing lab/build-tests is a named
+# failure and the summary still comes; a guest that ran another kernel than
+# the one just built (uname -v against the build's UTS_VERSION) is a named
+# failure.  Runs a copy of lab/ whose host steps
 # are stubs (setup-host, fetch-kernel, make-tree, check-series, build-tests,
 # check-patches, self-test, check-builds, build-kernel, run-vm).
 set -uo pipefail
@@ -13,9 +16,9 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
 n=0 bad=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
-echo "1..8"
+echo "1..12"
 root=$tmp/root
-mkdir -p "$root/patches" "$root/tests" && cp -a "$repo/lab" "$root/"
+mkdir -p "$root/patches" "$root/tests" && cp -a "$repo/lab" "$root/" && cp -a "$repo/tests/smoke" "$root/tests/"
 : >"$root/patches/0001-a-change.patch"
 stub() { printf '#!/bin/bash\n%s\n' "$2" >"$root/lab/$1"; chmod +x "$root/lab/$1"; }
 for s in setup-host fetch-kernel make-tree check-series build-tests; do stub $s 'exit 0'; done
@@ -55,4 +58,28 @@ all_suites="kunit selftests smoke clients stress"
 s=$(kernel_suites base); p=$(kernel_suites patched)
 [[ " $s " == *" badinput "* && " $s " != *" stress "* && " $p " == *" stress "* ]]; r=$?
 [ $r = 0 ] || echo "# base: $s; patched: $p"; ok $r "base runs the badinput suite, patched the whole stress suite"
+
+# lab/build-tests fails: named, the kernels are not run, the summary comes.
+stub build-tests 'echo "vfio_pci_x_test.c:1: error: boom" >&2; exit 1'
+rm -f "$LAB_BUILD/run-vm-was-called"
+rc=0
+LAB_KERNELS=patched timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+{ [ $rc != 0 ] && [ $rc != 124 ] && grep -q "build-tests: lab/build-tests failed" "$tmp/out" &&
+  grep -q "patched: not tested (the test binaries did not build)" "$tmp/out" && [ ! -e "$LAB_BUILD/run-vm-was-called" ]; }; r=$?
+[ $r = 0 ] || show; ok $r "a failing lab/build-tests is a named failure (rc $rc), no kernel is run"
+last=$(tail -1 "$tmp/out")
+[ "$last" = "2 passed, 2 failed, 0 skipped" ]; r=$?; [ $r = 0 ] || { echo "# last line: $last"; show; }
+ok $r "... and the summary line still comes (lab and series passed; build-tests and patched failed)"
+stub build-tests 'exit 0'
+
+# The guest must run the kernel just built: uname -v against UTS_VERSION.
+stub build-kernel 'mkdir -p $LAB_BUILD/out-guest/include/generated; echo "#define UTS_VERSION \"#2 SMP PREEMPT_DYNAMIC built now\"" >$LAB_BUILD/out-guest/include/generated/utsversion.h'
+stub run-vm 'mkdir -p $LAB_BUILD/vm/patched/out; echo "$FAKE_UNAME" >$LAB_BUILD/vm/patched/out/uname'
+rc=0
+FAKE_UNAME="#1 SMP PREEMPT_DYNAMIC an old build" LAB_KERNELS=patched LAB_SUITES="kunit selftests" timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+{ [ $rc != 0 ] && grep -q "patched: the guest ran '#1 SMP PREEMPT_DYNAMIC an old build', not the kernel just built ('#2 SMP PREEMPT_DYNAMIC built now'" "$tmp/out"; }; r=$?
+[ $r = 0 ] || show; ok $r "a guest that booted another kernel than the one just built is a named failure (rc $rc)"
+FAKE_UNAME="#2 SMP PREEMPT_DYNAMIC built now" LAB_KERNELS=patched LAB_SUITES="kunit selftests" timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1
+! grep -q "not the kernel just built" "$tmp/out" && tail -1 "$tmp/out" | grep -qE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$'; r=$?; [ $r = 0 ] || show
+ok $r "control: the kernel just built (same UTS_VERSION) is not flagged"
 exit $bad
