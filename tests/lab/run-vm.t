@@ -6,6 +6,9 @@
 #   rcu     prints an RCU stall report, exits 0
 #   warn    prints a WARNING splat, exits 0
 #   clean   checks its console is a pipe, prints, exits 0
+#   late    exits 0 at once, leaving a process outside its group that holds
+#           the console and prints a WARNING splat 7 s later: the log reader
+#           must drain to EOF before the splat scan
 #   qemu    execs the host's QEMU, paused (-S, silent), with run-vm's QEMU
 #           options: the stall dump must come through the QMP socket
 set -uo pipefail
@@ -30,6 +33,9 @@ silent)	echo "[    0.000000] Linux version fake"
 	wait ;;
 rcu)	echo "[  126.100000] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:" ;;
 warn)	echo "[   12.000000] WARNING: CPU: 0 PID: 1 at drivers/vfio/pci/vfio_pci_core.c:100 f+0x1/0x2" ;;
+late)	setsid bash -c 'sleep 7; echo "[  300.000000] WARNING: CPU: 1 PID: 1 at kernel/reboot.c:1 shutdown+0x1/0x2"' </dev/null &
+	echo $! >>"$FAKE_PIDS"
+	echo "fake guest: powering off" ;;
 clean)	[ -p /proc/self/fd/1 ] || { echo "console is not a pipe"; exit 1; }
 	echo "fake guest: all done" ;;
 qemu)	for a; do case $a in --qemu-opts=*) opts=${a#--qemu-opts=} ;; esac; done
@@ -62,7 +68,7 @@ none_alive() {	# no process the fake started is still running
 	done <"$tmp/pids"
 }
 
-echo 1..9
+echo 1..10
 : >"$tmp/pids"	# this case's processes (all-pids: every case's, for cleanup)
 vm hang 3
 t "hung VM, TERM ignored, grandchild holds the console: run-vm -t 3 returns in ${secs}s (< 20), rc $rc != 0" \
@@ -78,6 +84,9 @@ vm rcu 30
 t "an RCU stall report in the log fails the run (rc $rc)" [ $rc != 0 ]
 vm warn 30
 t "a WARNING splat in the log fails the run (rc $rc)" [ $rc != 0 ]
+vm late 30
+t "a splat written after the VM's group is gone (7 s later) is still read and fails the run (rc $rc)" \
+	eval '[ $rc = 3 ] && grep -q "at kernel/reboot.c" "$log"'
 vm clean 30
 t "a clean VM run passes (rc $rc), its console a pipe, its output in the log" \
 	eval '[ $rc = 0 ] && grep -q "all done" "$log"'
