@@ -10,7 +10,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
 n=0 bad=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
-echo "1..6"
+echo "1..8"
 tree=$LAB_BUILD/linux
 mkdir -p "$tree/scripts"
 tap=$LAB_BUILD/vm/series/out/checkpatch.tap
@@ -43,4 +43,20 @@ stub 'echo "$4:3: WARNING:LONG_LINE: line too long"; echo "total: 0 errors, 1 wa
 check "control: a real WARNING is not ok" fail
 stub 'exit 0'
 check "control: a clean checkpatch (--terse prints nothing) is ok" pass
+
+# UNKNOWN_COMMIT_ID is let through only for a patch with a "Fixes:" line,
+# and only in a tree whose base has no history (one commit).
+stub 'echo "$4:40: WARNING:UNKNOWN_COMMIT_ID: Unknown commit id '"'"'5d74781ebc86'"'"', maybe rebased or not pulled?"; echo "total: 0 errors, 1 warnings, 0 checks, 9 lines checked"; exit 1'
+fixes=$(grep -l '^Fixes: [0-9a-f]\{12\} ("' "$repo"/patches/0*.patch | grep -v 0000-cover | head -1)
+nofixes=$(grep -L '^Fixes: ' "$repo"/patches/0*.patch | grep -v 0000-cover | head -1)
+unknown_id() { # EXPECT-for-the-Fixes-patch: ok|not ok; the other patch is always not ok
+	"$repo/lab/check-patches" >"$tmp/log" 2>&1
+	grep -qx "$1 [0-9]* $(basename "$fixes")" "$tap" && grep -qx "not ok [0-9]* $(basename "$nofixes")" "$tap"
+}
+unknown_id "not ok"
+ok $? "UNKNOWN_COMMIT_ID in a tree that is not a one-commit base: not ok, Fixes: or not"
+git -C "$tree" init -q && git -C "$tree" -c user.name=t -c user.email=t@t commit -q --allow-empty -m base &&
+	git -C "$tree" tag v7.3-debian-base
+unknown_id "ok"
+ok $? "UNKNOWN_COMMIT_ID in a history-less base: ok only for the patch with a Fixes: line"
 exit $bad
