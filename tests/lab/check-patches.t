@@ -4,12 +4,7 @@
 # (exit 2), one whose helper crashes (a Python traceback, exit 0), one that
 # exits 1 with no report.  Controls: a clean checkpatch gives ok, a real
 # WARNING gives not ok.  The tree is a stub: $LAB_BUILD/linux/scripts/.
-set -uo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+. "$(dirname "$0")/tap.sh"
 echo "1..8"
 tree=$LAB_BUILD/linux
 mkdir -p "$tree/scripts"

@@ -6,12 +6,7 @@
 # product) does not count, but untracked source (built, not in patches/) is
 # refused.
 # Uses a copy of lab/ with its own patches/ and a two-commit toy tree.
-set -uo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+. "$(dirname "$0")/tap.sh"
 echo "1..6"
 root=$tmp/root
 mkdir -p "$root/patches" && cp -a "$repo/lab" "$root/"

@@ -2,12 +2,7 @@
 # lab/guest/kunit-results: KUnit read from debugfs (<suite>/results) and
 # checked against the kernel log; a disagreement, or no suite at all (rc 4,
 # which lab/summarize fails unless the manifest says "skip"), are caught.
-set -uo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+. "$(dirname "$0")/tap.sh"
 echo "1..5"
 kr=$repo/lab/guest/kunit-results
 dbg=$tmp/debugfs/kunit

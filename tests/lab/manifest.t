@@ -5,12 +5,7 @@
 # --suites limits what is required; lab/update-manifest regenerates it from
 # a run and leaves out a file that crashed, prints every changed row, and
 # refuses to drop the row of a file that vanished unless --allow-remove.
-set -uo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+. "$(dirname "$0")/tap.sh"
 run() { out=$("$repo/lab/summarize" "$@" 2>&1); rc=$?; }
 show() { echo "# rc $rc:"; sed 's/^/#   /' <<<"$out"; }
 echo "1..13"

@@ -8,12 +8,7 @@
 # run-suite's status non-zero; a test that ignores SIGTERM past its timeout
 # is killed (timeout -k).  Runs run-suite's own functions and its
 # "selftests" case (taken from the script) on the host with stub binaries.
-set -uo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+. "$(dirname "$0")/tap.sh"
 echo "1..9"
 rs=$repo/lab/guest/run-suite
 BUILD=$LAB_BUILD OUT=$tmp/out BIN=$tmp/bin STEP=$tmp/step IVSHMEM=0000:00:01.0 BOCHS=0000:00:02.0 VIRTIO_NET=0000:00:03.0

@@ -2,12 +2,7 @@
 # lab/self-test: a test file that hangs is killed at the per-file timeout with
 # everything it forked, recorded as rc 124 and counted as a failure; a test
 # that fails makes lab/self-test exit non-zero; a good one passes.
-set -uo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+. "$(dirname "$0")/tap.sh"
 echo "1..5"
 printf '#!/bin/bash\necho 1..1\necho ok 1 fine\n' >"$tmp/good.t"
 printf '#!/bin/bash\necho 1..1\necho not ok 1 broken\nexit 1\n' >"$tmp/failing.t"

@@ -7,12 +7,7 @@
 # manifest has no rows for, a skip listed only for another kernel or with
 # another reason.  Controls: a clean file, a skip whose reason matches its
 # entry, and a base file failing only listed cases pass.
-set -uo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
-n=0 bad=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
+. "$(dirname "$0")/tap.sh"
 # case NAME: a fresh out dir $tmp/NAME/out; files via tapfile FILE RC <<TAP
 tapfile() { mkdir -p "$dir"; cat >"$dir/$1.tap"; [ "$2" = none ] || echo "$2" >"$dir/$1.rc"; }
 fresh() { dir=$tmp/$1/out; rm -rf "$tmp/$1"; mkdir -p "$dir"; }
