@@ -195,21 +195,18 @@ def targets(b):
         out.append((f"mmap()+munmap() rate ≥ 0.8x base, {case.replace('2M_', '')}",
                     f"{fmt(r)}x{extra}", st))
 
-    for metric in ("decode_off", "reset_cpu"):
-        key = ("revoke", "1024_maps", metric)
+    def at_most(key, limit, name):
+        """patched/base of key against an upper limit"""
         r, rr = b.ratio(key), b.round_ratios(key)
-        st = "n/a" if isnan(r) else ("met" if r <= 1.3 else "MISSED")
+        st = "n/a" if isnan(r) else ("met" if r <= limit else "MISSED")
         extra = f" (rounds {', '.join(f'{x:.2f}' for x in rr)})" if len(rr) > 1 else ""
-        out.append((f"revoke with 1024 mappings ≤ 1.3x base, {metric}",
-                    f"{fmt(r)}x{extra}", st))
+        out.append((f"{name} ≤ {limit}x base", f"{fmt(r)}x{extra}", st))
 
+    for metric in ("decode_off", "reset_cpu"):
+        at_most(("revoke", "1024_maps", metric), 1.3, f"revoke with 1024 mappings, {metric}")
     for case in ("2threads_1map", "2threads_2maps"):
-        key = ("concurrent_fault", case, "per_page")
-        r, rr = b.ratio(key), b.round_ratios(key)
-        st = "n/a" if isnan(r) else ("met" if r <= 1.2 else "MISSED")
-        extra = f" (rounds {', '.join(f'{x:.2f}' for x in rr)})" if len(rr) > 1 else ""
-        out.append((f"concurrent faults ≤ 1.2x base, {case.replace('_', ', ')}",
-                    f"{fmt(r)}x{extra}", st))
+        at_most(("concurrent_fault", case, "per_page"), 1.2,
+                f"concurrent faults, {case.replace('_', ', ')}")
 
     k1 = ("dmabuf_fault", "dmabuf_1_ranges", "per_page")
     k4 = ("dmabuf_fault", "dmabuf_4096_ranges", "per_page")

@@ -674,6 +674,40 @@ static int export_ranges(int nr, uint64_t len, uint64_t stride)
 	return fd;
 }
 
+/* DMABUF mappings: page k of each is range k, at BAR2 page 2k */
+static uint64_t range_page(int i, int per_map)
+{
+	return (i % per_map) * (RANGE_STRIDE / PAGE);
+}
+
+/* BAR mappings: back to back in VA and in the BAR */
+static uint64_t linear_page(int i, int per_map)
+{
+	return i;
+}
+
+/*
+ * Page i of the @n pages at @va must hold BAR2 page @page_of(i, @per_map)'s
+ * word; the first mismatch is printed and sets *@bad.
+ */
+static void check_pages(const uint8_t *va, int n, int per_map,
+			uint64_t (*page_of)(int i, int per_map), bool *bad)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t want = ivshmem_word(page_of(i, per_map));
+		uint64_t got = *(const volatile uint64_t *)(va + i * PAGE);
+
+		if (got != want && !*bad) {
+			ksft_print_msg("page %d: got %#llx want %#llx\n", i,
+				       (unsigned long long)got,
+				       (unsigned long long)want);
+			*bad = true;
+		}
+	}
+}
+
 /*
  * Map @fd (@pages_per_map pages from offset @off, @step bytes further for
  * each next mapping) DMABUF_PAGES / @pages_per_map times back to back at 4 KiB
@@ -709,32 +743,10 @@ static double fault_pages(int fd, uint64_t off, uint64_t step, int pages_per_map
 	t1 = now_ns();
 	*faults = minflt() - f0;
 
-	for (i = 0; i < DMABUF_PAGES; i++) {
-		uint64_t want = ivshmem_word(page_of(i, pages_per_map));
-		uint64_t got = *(volatile uint64_t *)(va + i * PAGE);
-
-		if (got != want && !*bad) {
-			ksft_print_msg("page %d: got %#llx want %#llx\n", i,
-				       (unsigned long long)got,
-				       (unsigned long long)want);
-			*bad = true;
-		}
-	}
+	check_pages(va, DMABUF_PAGES, pages_per_map, page_of, bad);
 	for (i = 0; i < nmaps; i++)
 		VFIO_ASSERT_EQ(munmap(maps[i], len), 0);
 	return (double)(t1 - t0) / DMABUF_PAGES;
-}
-
-/* DMABUF mappings: page k of each is range k, at BAR2 page 2k */
-static uint64_t range_page(int i, int per_map)
-{
-	return (i % per_map) * (RANGE_STRIDE / PAGE);
-}
-
-/* BAR mappings: back to back in VA and in the BAR */
-static uint64_t linear_page(int i, int per_map)
-{
-	return i;
 }
 
 /* Item 4: per-page fault time through DMABUF mmap()s and BAR mmap()s */
@@ -840,10 +852,10 @@ static void *cf_run(void *arg)
 }
 
 /*
- * Touch @nmaps mappings (@va[i], CF_PAGES / @nthreads pages each when
- * @nmaps == @nthreads, else one mapping split in @nthreads parts) with
- * @nthreads threads; returns the elapsed ns from the first start to the last
- * end, or -errno.
+ * Touch the CF_PAGES pages at @va with @nthreads threads, thread i on CPU i
+ * touching the i-th of @nthreads equal parts; returns the elapsed ns from the
+ * first thread's start to the last one's end (or -errno), and the minor
+ * faults in *@faults.
  */
 static double cf_touch(uint8_t *va, int nthreads, long *faults)
 {
@@ -885,7 +897,7 @@ static void bench_concurrent_fault(void)
 		{ "2threads_1map", 2, 1 },
 		{ "2threads_2maps", 2, 2 },
 	};
-	int reps = iters(10, 3), i, m, p;
+	int reps = iters(10, 3), i, m;
 	size_t total = CF_PAGES * PAGE;
 	unsigned int c;
 	bool bad = false;
@@ -914,17 +926,7 @@ static void bench_concurrent_fault(void)
 						      cases[c].name, strerror((int)-ns));
 				return;
 			}
-			for (p = 0; p < CF_PAGES; p++) {
-				uint64_t got = *(volatile uint64_t *)(va + p * PAGE);
-
-				if (got != ivshmem_word(p) && !bad) {
-					ksft_print_msg("%s: page %d: got %#llx want %#llx\n",
-						       cases[c].name, p,
-						       (unsigned long long)got,
-						       (unsigned long long)ivshmem_word(p));
-					bad = true;
-				}
-			}
+			check_pages(va, CF_PAGES, CF_PAGES, linear_page, &bad);
 			if (flt < CF_PAGES && !bad) {
 				ksft_print_msg("%s: %ld minor faults for %d pages\n",
 					       cases[c].name, flt, CF_PAGES);

@@ -6,9 +6,6 @@
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# Hermetic: none of the caller's lab settings (LAB_BUILDS=1, LAB_KERNELS,
-# LAB_TCG, ...) may reach the scripts under test.
-while read -r v; do unset "$v"; done < <(compgen -e | grep '^LAB_')
 export LAB_BUILD=$tmp/build LAB_CACHE=$tmp/cache
 n=0 bad=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi; }
