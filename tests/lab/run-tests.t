@@ -11,7 +11,7 @@
 # are stubs (setup-host, fetch-kernel, make-tree, check-series, build-tests,
 # check-patches, self-test, check-builds, build-kernel, run-vm).
 . "$(dirname "$0")/tap.sh"
-echo "1..12"
+echo "1..13"
 root=$tmp/root
 mkdir -p "$root/patches" "$root/tests" && cp -a "$repo/lab" "$root/" && cp -a "$repo/tests/smoke" "$root/tests/"
 : >"$root/patches/0001-a-change.patch"
@@ -53,6 +53,16 @@ all_suites="kunit selftests smoke clients stress"
 s=$(kernel_suites base); p=$(kernel_suites patched)
 [[ " $s " == *" badinput "* && " $s " != *" stress "* && " $p " == *" stress "* ]]; r=$?
 [ $r = 0 ] || echo "# base: $s; patched: $p"; ok $r "base runs the badinput suite, patched the whole stress suite"
+
+# failnth (fault injection) runs on debug only, before kmemleak, even when
+# LAB_SUITES names it for every kernel.
+d=$(kernel_suites debug); s=$(kernel_suites base); p=$(kernel_suites patched)
+all_suites="stress failnth"
+sd=$(LAB_SUITES="$all_suites" kernel_suites debug); sp=$(LAB_SUITES="$all_suites" kernel_suites patched)
+[[ "$d" == *" failnth kmemleak" && " $s $p $sp " != *" failnth "* && "$sd" == *" failnth kmemleak" ]]; r=$?
+[ $r = 0 ] || echo "# debug: $d; base: $s; patched: $p; named: debug $sd, patched $sp"
+ok $r "failnth runs on debug (before kmemleak), never on patched or base"
+all_suites="kunit selftests smoke clients stress"
 
 # lab/build-tests fails: named, the kernels are not run, the summary comes.
 stub build-tests 'echo "vfio_pci_x_test.c:1: error: boom" >&2; exit 1'
