@@ -4,33 +4,51 @@
  *
  *   vfio_failnth_test IVSHMEM_BDF
  *
- * For each operation below, per-task fault injection
+ * For each operation below (the first touch of a mapping included: its page
+ * fault runs armed), per-task fault injection
  * (/proc/thread-self/fail-nth, failslab and fail_page_alloc with
  * ignore-gfp-wait off, so GFP_KERNEL allocations count) makes the 1st, 2nd,
  * 3rd, ... injection point the operation hits fail, one value per run of the
  * operation, until it succeeds with the injection still armed: then every
  * allocation on its path has been failed once. After every run:
- *  - a run that failed returned an errno, and one that succeeded although an
- *    allocation failed (a fallback) works completely (data read back
- *    through the mapping, the DMABUF usable);
+ *  - a run that failed returned ENOMEM (open_close_live may also return
+ *    EBUSY where the PCI region request failed: pci_request_selected_regions()
+ *    reports every failure so), a first touch never fails (a fault whose
+ *    allocation failed is retried, never SIGBUS), and a run that succeeded,
+ *    with or without a failed allocation on the way (a fallback), works
+ *    completely: data read back through the mapping, and the mapping is
+ *    revoked (SIGBUS) while memory decode is off and works again after, so
+ *    its DMABUF is on the device's list;
  *  - the DMABUF count (debugfs bufinfo), the process's fd and VMA counts are
  *    back where they were;
  *  - the device still works: a fresh mmap() of one page of BAR2 reads the
  *    host's pattern.
  * The number of injection points walked per operation must not drop below
  * the checked-in minimum ($VFIO_LAB_FAILNTH_MIN, tests/stress/failnth-min-counts);
- * more is fine and printed. Each operation runs in its own process (the
+ * more is fine and printed. The count alone is loose (it includes mm, VFS,
+ * iommufd and kmemleak allocations and varies by a few points between runs),
+ * so every call site listed for the operation in $VFIO_LAB_FAILNTH_SITES
+ * (tests/stress/failnth-sites) must also have been failed at least once in
+ * the walk: an allocation of the series that the walk no longer reaches
+ * fails its operation. Each operation runs in its own process (the
  * harness forks per test); the leak.* cases at the end scan kmemleak and
  * fail an operation whose process allocated an unreferenced object.
  * The call site of every injected failure is taken from the stack trace
- * the fault injection prints (verbose 2) and printed as a diagnostic.
+ * the fault injection prints (verbose 2). The leak.* cases attribute an
+ * object to the process that allocated it: a leak allocated by a kworker
+ * or an RCU callback on an operation's behalf is caught by the kmemleak
+ * suite that runs after this one, without naming the operation. A leaked
+ * reference (to the device's registration, or a file that keeps it open)
+ * is not memory kmemleak could see: device.unbind_rebind, last, unbinds
+ * the device from vfio-pci, which waits for every reference, within a
+ * bound, and binds it again.
  *
  * Not walked, as the series does not have them yet: the write-combining
  * export flag and iommufd's import of a BAR mapping by address (SPEC 2.7,
  * 2.9).
  *
- * Environment: VFIO_LAB_SEED, VFIO_LAB_FAILNTH_MIN, and
- * VFIO_LAB_LOCKDEP_START: /proc/lockdep as it was before any test ran
+ * Environment: VFIO_LAB_SEED, VFIO_LAB_FAILNTH_MIN, VFIO_LAB_FAILNTH_SITES,
+ * and VFIO_LAB_LOCKDEP_START: /proc/lockdep as it was before any test ran
  * (lab/guest/run-suite saves it on the debug kernel), checked for the
  * lock order vfio-pci primes at boot.
  */
@@ -49,6 +67,8 @@
 #define FAILNTH_TIMEOUT	1200
 #define REPORT_MAX	(4 << 20)
 #define FAULT_DIR	"/sys/kernel/debug"
+#define MAX_SITES	512
+#define UNBIND_SECS	60
 
 static const char *ivshmem_bdf;
 static uint64_t seed;
@@ -63,6 +83,8 @@ enum op_id {
 	OP_REVOKE,
 	OP_IOMMUFD_MAP_FILE,
 	OP_OPEN_CLOSE_LIVE,
+	OP_BAR_FAULT,
+	OP_DMABUF_FAULT,
 	NR_OPS,
 };
 
@@ -70,6 +92,7 @@ static const char *const op_names[NR_OPS] = {
 	"bar_mmap_full", "bar_mmap_partial", "bar_mmap_huge",
 	"export_1_range", "export_512_ranges", "dmabuf_mmap",
 	"dmabuf_revoke", "iommufd_map_file", "open_close_live",
+	"bar_fault_huge", "dmabuf_fault",
 };
 
 /* Shared by the harness's per-test processes (mapped before the fork). */
@@ -325,6 +348,34 @@ static int device_works(int devfd, uint64_t bar_off, uint64_t page,
 	return ret;
 }
 
+/*
+ * @map (BAR page @bar_page first) is revoked while memory decode is off
+ * and reads the pattern again after: the DMABUF behind it is on the
+ * device's list, which every revoke walks. Returns 0, or -1 with @why.
+ */
+static int revocable(int devfd, void *map, uint64_t bar_page, char *why,
+		     size_t len)
+{
+	uint64_t got = 0;
+	int sig;
+
+	if (stress_set_decode(devfd, false)) {
+		snprintf(why, len, "memory decode off: %s", strerror(errno));
+		return -1;
+	}
+	sig = stress_read(stress_word(map, 0, 0), &got);
+	if (stress_set_decode(devfd, true)) {
+		snprintf(why, len, "memory decode on: %s", strerror(errno));
+		return -1;
+	}
+	if (sig != SIGBUS) {
+		snprintf(why, len, "with memory decode off the mapping %s: its DMABUF is not revoked with the device",
+			 sig ? strsignal(sig) : "still reads (no SIGBUS)");
+		return -1;
+	}
+	return check_map(map, bar_page, 1, why, len);
+}
+
 /* ------------------------------------------------------------------ */
 /* The operations */
 
@@ -345,6 +396,9 @@ struct ctx {
 	void *hint;			/* bar_mmap_huge: 2 MiB aligned */
 	void *map;
 	size_t map_len;
+	uint64_t map_page;		/* BAR page of the first page of map */
+	uint64_t touched[3];		/* fault ops: what the armed reads got */
+	int sig;			/* fault ops: the signal an armed read got */
 	int fd;
 	uint64_t iova;
 	/* OP_OPEN_CLOSE_LIVE */
@@ -360,6 +414,17 @@ struct ctx {
 #define HUGE_OFFSET	SZ_2M		/* bar_mmap_huge: 4 MiB at 2 MiB */
 #define HUGE_LEN	SZ_4M
 #define MANY_BASE_PAGE	1024		/* export_512_ranges: every other page */
+/* Fault operations: far from every other mapping (each 512 GiB slot) */
+#define FAULT_BAR_ADDR		0x200000000000UL
+#define FAULT_DMABUF_ADDR	(0x280000000000UL + PAGE)
+
+/* The pages a fault operation touches: first, middle and last of map */
+static uint64_t touch_page(const struct ctx *c, int i)
+{
+	uint64_t pages = c->map_len / PAGE;
+
+	return i == 0 ? 0 : i == 1 ? pages / 2 : pages - 1;
+}
 
 static void *huge_hint(void)
 {
@@ -419,8 +484,42 @@ static int op_prep(struct ctx *c, int devfd)
 	c->devfd = -1;
 	c->bar_map = NULL;
 	c->dmabuf_map = NULL;
+	c->sig = 0;
 
 	switch (c->op) {
+	case OP_BAR_FAULT:
+	case OP_DMABUF_FAULT:
+		/*
+		 * Mapped here, first touched armed, alone in its own top-level
+		 * page table slot, so that every fault allocates its page
+		 * tables (freed again by the munmap()): the BAR mapping
+		 * PMD-aligned (huge), the DMABUF mapping 4 KiB past a PMD
+		 * boundary (PTEs).
+		 */
+		c->hint = (void *)(c->op == OP_BAR_FAULT ? FAULT_BAR_ADDR :
+				   FAULT_DMABUF_ADDR);
+		if (c->op == OP_BAR_FAULT) {
+			c->map_len = HUGE_LEN;
+			c->map_page = HUGE_OFFSET / PAGE;
+			c->map = mmap(c->hint, c->map_len, PROT_READ,
+				      MAP_SHARED | MAP_FIXED_NOREPLACE, devfd,
+				      c->bar_off + HUGE_OFFSET);
+		} else {
+			c->prep_fd = stress_export1(devfd, BAR, PREP_OFFSET,
+						    PREP_LEN);
+			if (c->prep_fd < 0)
+				return -errno;
+			c->map_len = PREP_LEN;
+			c->map_page = PREP_OFFSET / PAGE;
+			c->map = mmap(c->hint, c->map_len, PROT_READ,
+				      MAP_SHARED | MAP_FIXED_NOREPLACE,
+				      c->prep_fd, 0);
+		}
+		if (c->map == MAP_FAILED) {
+			c->map = NULL;
+			return -errno;
+		}
+		return 0;
 	case OP_BAR_MMAP_HUGE:
 		c->hint = huge_hint();
 		return c->hint ? 0 : -ENOMEM;
@@ -449,6 +548,9 @@ static int op_prep(struct ctx *c, int devfd)
 			c->prep_map = NULL;
 			return -errno;
 		}
+		/* with a page mapped, so that the revoke has PTEs to zap */
+		if (check_map(c->prep_map, PREP_OFFSET / PAGE, 1, NULL, 0))
+			return -EIO;
 		if (stress_ioas_map_file(c->iommu->iommufd, c->iommu->ioas_id,
 					 c->prep_fd, PREP_LEN, &c->prep_iova))
 			return -errno;
@@ -521,6 +623,8 @@ static int open_close_live(struct ctx *c)
 /* The operation itself, armed. 0 or -errno. */
 static int op_run(struct ctx *c, int devfd)
 {
+	int i;
+
 	switch (c->op) {
 	case OP_BAR_MMAP_FULL:
 		c->map_len = SZ_1G;
@@ -555,6 +659,16 @@ static int op_run(struct ctx *c, int devfd)
 					    PREP_LEN, &c->iova);
 	case OP_OPEN_CLOSE_LIVE:
 		return open_close_live(c);
+	case OP_BAR_FAULT:
+	case OP_DMABUF_FAULT:
+		/* The first touch: the faults run armed */
+		for (i = 0; i < 3; i++) {
+			c->sig = stress_read(stress_word(c->map, touch_page(c, i), 0),
+					     &c->touched[i]);
+			if (c->sig)
+				return -EFAULT;
+		}
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -589,11 +703,13 @@ static int op_check(struct ctx *c, int devfd, const struct counts *c0,
 			      BAR_PAGES - 1, 1, why, len) ||
 		    check_map((char *)c->map + 77777 * PAGE, 77777, 1, why, len))
 			return -1;
-		return 0;
+		return revocable(devfd, c->map, 0, why, len);
 	case OP_BAR_MMAP_PARTIAL:
 		if (now.dmabufs != c0->dmabufs + 1 || now.vmas != c0->vmas + 1)
 			goto counts;
-		return check_map(c->map, PARTIAL_PAGE, PARTIAL_PAGES, why, len);
+		if (check_map(c->map, PARTIAL_PAGE, PARTIAL_PAGES, why, len))
+			return -1;
+		return revocable(devfd, c->map, PARTIAL_PAGE, why, len);
 	case OP_BAR_MMAP_HUGE:
 		if (now.dmabufs != c0->dmabufs + 1 || now.vmas != c0->vmas + 1)
 			goto counts;
@@ -602,13 +718,36 @@ static int op_check(struct ctx *c, int devfd, const struct counts *c0,
 				 c->hint);
 			return -1;
 		}
-		return check_map(c->map, HUGE_OFFSET / PAGE, HUGE_LEN / PAGE,
-				 why, len);
+		if (check_map(c->map, HUGE_OFFSET / PAGE, HUGE_LEN / PAGE,
+			      why, len))
+			return -1;
+		return revocable(devfd, c->map, HUGE_OFFSET / PAGE, why, len);
 	case OP_DMABUF_MMAP:
 		if (now.dmabufs != c0->dmabufs || now.vmas != c0->vmas + 1)
 			goto counts;
-		return check_map(c->map, PREP_OFFSET / PAGE, PREP_LEN / PAGE,
-				 why, len);
+		if (check_map(c->map, PREP_OFFSET / PAGE, PREP_LEN / PAGE,
+			      why, len))
+			return -1;
+		return revocable(devfd, c->map, PREP_OFFSET / PAGE, why, len);
+	case OP_BAR_FAULT:
+	case OP_DMABUF_FAULT:
+		/* The mapping was made before arming: nothing new */
+		if (!same_counts(&now, c0))
+			goto counts;
+		for (i = 0; i < 3; i++) {
+			uint64_t page = c->map_page + touch_page(c, i);
+
+			if (c->touched[i] != ivshmem_pattern(seed, page)) {
+				snprintf(why, len, "the armed first touch of BAR page %llu read %#llx, want %#llx",
+					 (unsigned long long)page,
+					 (unsigned long long)c->touched[i],
+					 (unsigned long long)ivshmem_pattern(seed, page));
+				return -1;
+			}
+		}
+		if (check_map(c->map, c->map_page, c->map_len / PAGE, why, len))
+			return -1;
+		return revocable(devfd, c->map, c->map_page, why, len);
 	case OP_EXPORT_ONE:
 	case OP_EXPORT_MANY:
 		if (now.dmabufs != c0->dmabufs + 1 || now.fds != c0->fds + 1)
@@ -619,6 +758,9 @@ static int op_check(struct ctx *c, int devfd, const struct counts *c0,
 				goto map_failed;
 			i = check_map(map, PREP_OFFSET / PAGE, PREP_LEN / PAGE,
 				      why, len);
+			if (!i)
+				i = revocable(devfd, map, PREP_OFFSET / PAGE,
+					      why, len);
 			munmap(map, PREP_LEN);
 			return i;
 		}
@@ -631,6 +773,9 @@ static int op_check(struct ctx *c, int devfd, const struct counts *c0,
 			if (check_map((char *)map + i * PAGE,
 				      MANY_BASE_PAGE + 2 * i, 1, why, len))
 				break;
+		if (i == MANY_RANGES)
+			i = revocable(devfd, map, MANY_BASE_PAGE, why, len) ?
+			    0 : MANY_RANGES;
 		munmap(map, MANY_RANGES * PAGE);
 		return i < MANY_RANGES ? -1 : 0;
 	case OP_REVOKE:
@@ -754,6 +899,77 @@ static int min_points(const char *op)
 	return ret;
 }
 
+/* The sites a walk failed, each once */
+struct sites {
+	int n;
+	char site[MAX_SITES][256];
+};
+
+static void add_site(struct sites *s, const char *site)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->site[i], site))
+			return;
+	if (s->n < MAX_SITES)
+		snprintf(s->site[s->n++], sizeof(s->site[0]), "%s", site);
+}
+
+/*
+ * Every site $VFIO_LAB_FAILNTH_SITES requires for @op ("<op> <text>"
+ * lines; <text> is looked for in the "attr: frame < frame < frame" of
+ * each failed site) was failed. Returns the number missing (each printed
+ * if @print), or -1 if the file is not readable.
+ */
+static int missing_sites(const char *op, const struct sites *s, bool print)
+{
+	const char *path = getenv("VFIO_LAB_FAILNTH_SITES");
+	char line[512], name[64];
+	int missing = 0, i, at;
+	FILE *f;
+
+	if (!path)
+		return -1;
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *want, *end;
+
+		if (line[0] == '#' || sscanf(line, "%63s %n", name, &at) != 1 ||
+		    strcmp(name, op))
+			continue;
+		want = line + at;
+		end = strchr(want, '\n');
+		if (end)
+			*end = '\0';
+		for (i = 0; i < s->n; i++)
+			if (strstr(s->site[i], want))
+				break;
+		if (i == s->n) {
+			if (print)
+				ksft_print_msg("%s: required site \"%s\" was never failed\n",
+					       op, want);
+			missing++;
+		}
+	}
+	fclose(f);
+	return missing;
+}
+
+/*
+ * A failed run's errno: ENOMEM, or EBUSY from a failed PCI region request
+ * (pci_request_selected_regions() reports every failure as EBUSY).
+ */
+static bool expected_errno(enum op_id op, int err, const char *site)
+{
+	if (err == ENOMEM)
+		return true;
+	return op == OP_OPEN_CLOSE_LIVE && err == EBUSY &&
+	       strstr(site, "__request_region");
+}
+
 FIXTURE(failnth) {
 	struct ctx c;
 	struct walker w;
@@ -792,6 +1008,8 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 		 struct walker *w, enum op_id op)
 {
 	int errnos[256] = {}, n, ret, points = -1, fallbacks = 0, min, check_fd = -1;
+	int pass, pass_points, missing;
+	struct sites *sites = calloc(1, sizeof(*sites));
 	struct vfio_pci_device *dev = NULL;
 	struct vfio_region_info *info;
 	struct counts base, c0, now;
@@ -809,81 +1027,108 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 		devfd = dev->fd;
 		check_fd = dev->fd;
 	}
+	ASSERT_NE(NULL, sites);
 	get_counts(&base);
 	ASSERT_LE(0, base.dmabufs);
 
-	for (n = 1; n <= MAX_NTH; n++) {
-		ret = op_prep(c, op == OP_OPEN_CLOSE_LIVE ? -1 : devfd);
-		ASSERT_EQ(0, ret) TH_LOG("n=%d: setting up %s: %s", n,
-					 op_names[op], strerror(-ret));
-		get_counts(&c0);
+	/*
+	 * How many allocations a run makes varies a little (slab refills,
+	 * kmemleak's own metadata), so the n-th failure of one run and the
+	 * (n+1)-th of the next can skip a site between them. A site the
+	 * walk requires but missed gets another whole walk, up to three;
+	 * one the code no longer reaches is missed by all of them.
+	 */
+	for (pass = 1; pass <= 3; pass++) {
+		pass_points = -1;
+		for (n = 1; n <= MAX_NTH; n++) {
+			ret = op_prep(c, op == OP_OPEN_CLOSE_LIVE ? -1 : devfd);
+			ASSERT_EQ(0, ret) TH_LOG("n=%d: setting up %s: %s", n,
+						 op_names[op], strerror(-ret));
+			get_counts(&c0);
 
-		arm(w, n);
-		ret = op_run(c, devfd);
-		injected = disarm(w);
-		if (injected)
-			read_site(w);
-
-		if (ret) {
-			ASSERT_TRUE(injected)
-				TH_LOG("n=%d: %s failed (%s) though no failure was injected",
-				       n, op_names[op], strerror(-ret));
-			ASSERT_NE(0, ret);
-			errnos[-ret & 255]++;
-			/* Single calls: nothing changed. Sequences: undo first */
-			if (op != OP_OPEN_CLOSE_LIVE) {
-				get_counts(&now);
-				ASSERT_TRUE(same_counts(&now, &c0))
-					TH_LOG("n=%d (%s): %s failed with %s but left %d DMABUFs, %d fds, %d VMAs behind; before: %d, %d, %d",
-					       n, w->site, op_names[op], strerror(-ret),
-					       now.dmabufs, now.fds, now.vmas,
-					       c0.dmabufs, c0.fds, c0.vmas);
-			}
-			ASSERT_EQ(0, op_check_failed(c, why, sizeof(why)))
-				TH_LOG("n=%d (%s): %s", n, w->site, why);
-			ksft_print_msg("%s n=%d %s -> %s\n", op_names[op], n,
-				       w->site, strerror(-ret));
-		} else {
-			ASSERT_EQ(0, op_check(c, devfd, &c0, why, sizeof(why)))
-				TH_LOG("n=%d%s%s%s: %s succeeded but does not work: %s",
-				       n, injected ? " (" : "",
-				       injected ? w->site : "",
-				       injected ? ")" : "", op_names[op], why);
+			arm(w, n);
+			ret = op_run(c, devfd);
+			injected = disarm(w);
 			if (injected) {
-				fallbacks++;
-				ksft_print_msg("%s n=%d %s -> succeeded (fallback)\n",
-					       op_names[op], n, w->site);
+				read_site(w);
+				add_site(sites, w->site);
+			}
+
+			if (ret) {
+				ASSERT_EQ(0, c->sig)
+					TH_LOG("n=%d%s%s%s: the first touch of the mapping got %s: a fault whose allocation fails must be retried (VM_FAULT_OOM), not kill the process",
+					       n, injected ? " (" : "",
+					       injected ? w->site : "",
+					       injected ? ")" : "", strsignal(c->sig));
+				ASSERT_TRUE(injected)
+					TH_LOG("n=%d: %s failed (%s) though no failure was injected",
+					       n, op_names[op], strerror(-ret));
+				ASSERT_TRUE(expected_errno(op, -ret, w->site))
+					TH_LOG("n=%d (%s): %s failed with %s, want ENOMEM",
+					       n, w->site, op_names[op], strerror(-ret));
+				errnos[-ret & 255]++;
+				/* Single calls: nothing changed. Sequences: undo first */
+				if (op != OP_OPEN_CLOSE_LIVE) {
+					get_counts(&now);
+					ASSERT_TRUE(same_counts(&now, &c0))
+						TH_LOG("n=%d (%s): %s failed with %s but left %d DMABUFs, %d fds, %d VMAs behind; before: %d, %d, %d",
+						       n, w->site, op_names[op], strerror(-ret),
+						       now.dmabufs, now.fds, now.vmas,
+						       c0.dmabufs, c0.fds, c0.vmas);
+				}
+				ASSERT_EQ(0, op_check_failed(c, why, sizeof(why)))
+					TH_LOG("n=%d (%s): %s", n, w->site, why);
+				ksft_print_msg("%s n=%d %s -> %s\n", op_names[op], n,
+					       w->site, strerror(-ret));
+			} else {
+				ASSERT_EQ(0, op_check(c, devfd, &c0, why, sizeof(why)))
+					TH_LOG("n=%d%s%s%s: %s succeeded but does not work: %s",
+					       n, injected ? " (" : "",
+					       injected ? w->site : "",
+					       injected ? ")" : "", op_names[op], why);
+				if (injected) {
+					fallbacks++;
+					ksft_print_msg("%s n=%d %s -> succeeded (fallback)\n",
+						       op_names[op], n, w->site);
+				}
+			}
+			op_undo(c);
+			op_unprep(c);
+			get_counts(&now);
+			ASSERT_TRUE(same_counts(&now, &base))
+				TH_LOG("n=%d: after %s and its undo: %d DMABUFs, %d fds, %d VMAs; at the start: %d, %d, %d",
+				       n, op_names[op], now.dmabufs, now.fds, now.vmas,
+				       base.dmabufs, base.fds, base.vmas);
+
+			/* The device still works */
+			if (op == OP_OPEN_CLOSE_LIVE) {
+				dev = vfio_pci_device_init(ivshmem_bdf, c->iommu);
+				check_fd = dev->fd;
+				c->bar_off = dev->bars[BAR].info.offset;
+			}
+			ASSERT_EQ(0, device_works(check_fd, c->bar_off,
+						  (n * 7919) % BAR_PAGES, why, sizeof(why)))
+				TH_LOG("n=%d: after %s: %s", n, op_names[op], why);
+			if (op == OP_OPEN_CLOSE_LIVE) {
+				vfio_pci_device_cleanup(dev);
+				dev = NULL;
+			}
+
+			if (!injected) {
+				pass_points = n - 1;
+				break;
 			}
 		}
-		op_undo(c);
-		op_unprep(c);
-		get_counts(&now);
-		ASSERT_TRUE(same_counts(&now, &base))
-			TH_LOG("n=%d: after %s and its undo: %d DMABUFs, %d fds, %d VMAs; at the start: %d, %d, %d",
-			       n, op_names[op], now.dmabufs, now.fds, now.vmas,
-			       base.dmabufs, base.fds, base.vmas);
-
-		/* The device still works */
-		if (op == OP_OPEN_CLOSE_LIVE) {
-			dev = vfio_pci_device_init(ivshmem_bdf, c->iommu);
-			check_fd = dev->fd;
-			c->bar_off = dev->bars[BAR].info.offset;
-		}
-		ASSERT_EQ(0, device_works(check_fd, c->bar_off,
-					  (n * 7919) % BAR_PAGES, why, sizeof(why)))
-			TH_LOG("n=%d: after %s: %s", n, op_names[op], why);
-		if (op == OP_OPEN_CLOSE_LIVE) {
-			vfio_pci_device_cleanup(dev);
-			dev = NULL;
-		}
-
-		if (!injected) {
-			points = n - 1;
+		ASSERT_LE(0, pass_points)
+			TH_LOG("%s still hit injection points after %d runs",
+			       op_names[op], MAX_NTH);
+		points = pass_points > points ? pass_points : points;
+		missing = missing_sites(op_names[op], sites, false);
+		ksft_print_msg("%s: walk %d: %d injection points, %d required sites not failed yet\n",
+			       op_names[op], pass, pass_points, missing);
+		if (missing <= 0)
 			break;
-		}
 	}
-	ASSERT_LE(0, points) TH_LOG("%s still hit injection points after %d runs",
-				    op_names[op], MAX_NTH);
 	shared->points[op] = points;
 	if (dev)
 		vfio_pci_device_cleanup(dev);
@@ -905,6 +1150,15 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 	if (points > min)
 		ksft_print_msg("%s: %d injection points, more than the checked-in %d\n",
 			       op_names[op], points, min);
+	for (n = 0; n < sites->n; n++)
+		ksft_print_msg("%s: failed site %s\n", op_names[op], sites->site[n]);
+	n = missing_sites(op_names[op], sites, true);
+	ASSERT_LE(0, n) TH_LOG("VFIO_LAB_FAILNTH_SITES (%s) not readable",
+			       getenv("VFIO_LAB_FAILNTH_SITES") ?: "unset");
+	ASSERT_EQ(0, n)
+		TH_LOG("%s: %d required call sites were never failed: an allocation of the series is no longer reached (update tests/stress/failnth-sites only on purpose)",
+		       op_names[op], n);
+	free(sites);
 }
 
 #define WALK(op, id)							\
@@ -922,6 +1176,8 @@ WALK(dmabuf_mmap, OP_DMABUF_MMAP)
 WALK(dmabuf_revoke, OP_REVOKE)
 WALK(iommufd_map_file, OP_IOMMUFD_MAP_FILE)
 WALK(open_close_live, OP_OPEN_CLOSE_LIVE)
+WALK(bar_fault_huge, OP_BAR_FAULT)
+WALK(dmabuf_fault, OP_DMABUF_FAULT)
 
 /* ------------------------------------------------------------------ */
 /* kmemleak, per operation */
@@ -1026,9 +1282,14 @@ LEAK(dmabuf_mmap, OP_DMABUF_MMAP)
 LEAK(dmabuf_revoke, OP_REVOKE)
 LEAK(iommufd_map_file, OP_IOMMUFD_MAP_FILE)
 LEAK(open_close_live, OP_OPEN_CLOSE_LIVE)
+LEAK(bar_fault_huge, OP_BAR_FAULT)
+LEAK(dmabuf_fault, OP_DMABUF_FAULT)
 
 /* ------------------------------------------------------------------ */
-/* Lockdep knew vfio-pci's lock order before any test ran */
+/*
+ * Lockdep knew vfio-pci's revoke lock order before any test ran, and the
+ * classes it was taught are the ones the devices' locks use.
+ */
 
 FIXTURE(lockdep) {
 };
@@ -1073,7 +1334,6 @@ static bool lockdep_edge(FILE *f, const char *from, const char *to)
 TEST_F(lockdep, order_primed_at_boot)
 {
 	static const char *const chain[][2] = {
-		{ "&mm->mmap_lock", "&vdev->memory_lock" },
 		{ "&vdev->memory_lock", "&vdev->dmabufs_lock" },
 		{ "&vdev->dmabufs_lock", "reservation_ww_class_mutex" },
 	};
@@ -1093,6 +1353,107 @@ TEST_F(lockdep, order_primed_at_boot)
 		EXPECT_TRUE(edge);
 	}
 	fclose(f);
+}
+
+/*
+ * After every walk has faulted, revoked and released: a device lock
+ * initialized anywhere but at the primed call site would be a second class
+ * of the same name ("&vdev->memory_lock#2"), and the priming would not
+ * cover it. And no lockdep report turned lockdep off.
+ */
+TEST_F(lockdep, same_classes_and_still_on)
+{
+	static const char *const names[] = {
+		"&vdev->memory_lock", "&vdev->dmabufs_lock",
+	};
+	char line[512], want[64];
+	bool found[ARRAY_SIZE(names)] = {}, on = false;
+	unsigned int i;
+	FILE *f;
+
+	f = fopen("/proc/lockdep", "r");
+	ASSERT_NE(NULL, f) TH_LOG("/proc/lockdep: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == ' ')
+			continue;
+		for (i = 0; i < ARRAY_SIZE(names); i++) {
+			char *at = strstr(line, names[i]);
+
+			if (!at)
+				continue;
+			at += strlen(names[i]);
+			EXPECT_TRUE(*at == '\n' || *at == '\0')
+				TH_LOG("a second lockdep class of %s: %s", names[i], line);
+			found[i] = true;
+		}
+	}
+	fclose(f);
+	EXPECT_TRUE(found[0] && found[1])
+		TH_LOG("/proc/lockdep lacks %s", found[0] ? names[1] : names[0]);
+
+	f = fopen("/proc/lockdep_stats", "r");
+	ASSERT_NE(NULL, f) TH_LOG("/proc/lockdep_stats: %s", strerror(errno));
+	snprintf(want, sizeof(want), " debug_locks:");
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, want, strlen(want)))
+			on = atoi(line + strlen(want)) == 1;
+	fclose(f);
+	EXPECT_TRUE(on) TH_LOG("debug_locks is off: lockdep reported something and turned itself off (see the serial log)");
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * No reference was leaked: vfio-pci's unbind waits until every user of the
+ * device is gone (vfio_unregister_group_dev()), so a leaked registration or
+ * file reference makes it hang. Then bind it again and check it works.
+ */
+
+FIXTURE(device) {
+};
+
+FIXTURE_SETUP(device)
+{
+}
+
+FIXTURE_TEARDOWN(device)
+{
+}
+
+TEST_F_TIMEOUT(device, unbind_rebind, UNBIND_SECS + 60)
+{
+	struct vfio_pci_device *dev;
+	char path[256], why[256] = "";
+	int status = 0, i;
+	struct iommu *iommu;
+	pid_t pid;
+
+	ASSERT_TRUE(stress_lab_seed(&seed)) TH_LOG("VFIO_LAB_SEED is not set");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind",
+		 ivshmem_bdf);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(write_str(path, ivshmem_bdf) ? 1 : 0);
+	for (i = 0; i < UNBIND_SECS * 10; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(100000);
+	}
+	ASSERT_GT(UNBIND_SECS * 10, i)
+		TH_LOG("unbinding %s from vfio-pci did not finish in %d s: a reference to the device was leaked",
+		       ivshmem_bdf, UNBIND_SECS);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("writing %s to %s failed", ivshmem_bdf, path);
+
+	/* driver_override is vfio-pci (lab/guest/bind-devices) */
+	ASSERT_EQ(0, write_str("/sys/bus/pci/drivers_probe", ivshmem_bdf));
+	iommu = iommu_init("iommufd");
+	dev = vfio_pci_device_init(ivshmem_bdf, iommu);
+	ASSERT_EQ(0, device_works(dev->fd, dev->bars[BAR].info.offset, 4242,
+				  why, sizeof(why)))
+		TH_LOG("after unbind and bind: %s", why);
+	vfio_pci_device_cleanup(dev);
+	iommu_cleanup(iommu);
 }
 
 static pid_t main_pid;
@@ -1116,6 +1477,8 @@ int main(int argc, char *argv[])
 	int i;
 
 	ivshmem_bdf = vfio_selftests_get_bdf(&argc, argv);
+	/* every test's process checks data: failnth's setup asserts it is set */
+	stress_lab_seed(&seed);
 	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED) {
