@@ -9,6 +9,8 @@
 #   late    exits 0 at once, leaving a process outside its group that holds
 #           the console and prints a WARNING splat 7 s later: the log reader
 #           must drain to EOF before the splat scan
+#   stuck   announces "Powering off." and then keeps writing a heartbeat
+#           line every second (a task stuck in the guest kernel)
 #   qemu    execs the host's QEMU, paused (-S, silent), with run-vm's QEMU
 #           options: the stall dump must come through the QMP socket
 set -uo pipefail
@@ -36,6 +38,8 @@ warn)	echo "[   12.000000] WARNING: CPU: 0 PID: 1 at drivers/vfio/pci/vfio_pci_c
 late)	setsid bash -c 'sleep 7; echo "[  300.000000] WARNING: CPU: 1 PID: 1 at kernel/reboot.c:1 shutdown+0x1/0x2"' </dev/null &
 	echo $! >>"$FAKE_PIDS"
 	echo "fake guest: powering off" ;;
+stuck)	echo "virtme-init: script returned {0}"; echo "Powering off."
+	while :; do sleep 1; echo "[  400.000000] lab heartbeat"; done ;;
 clean)	[ -p /proc/self/fd/1 ] || { echo "console is not a pipe"; exit 1; }
 	echo "fake guest: all done" ;;
 qemu)	for a; do case $a in --qemu-opts=*) opts=${a#--qemu-opts=} ;; esac; done
@@ -68,7 +72,7 @@ none_alive() {	# no process the fake started is still running
 	done <"$tmp/pids"
 }
 
-echo 1..10
+echo 1..11
 : >"$tmp/pids"	# this case's processes (all-pids: every case's, for cleanup)
 vm hang 3
 t "hung VM, TERM ignored, grandchild holds the console: run-vm -t 3 returns in ${secs}s (< 20), rc $rc != 0" \
@@ -87,6 +91,10 @@ t "a WARNING splat in the log fails the run (rc $rc)" [ $rc != 0 ]
 vm late 30
 t "a splat written after the VM's group is gone (7 s later) is still read and fails the run (rc $rc)" \
 	eval '[ $rc = 3 ] && grep -q "at kernel/reboot.c" "$log"'
+: >"$tmp/pids"
+LAB_POWEROFF_SECS=3 vm stuck 50
+t "a VM still running (heartbeat going) 3 s after 'Powering off.' with LAB_POWEROFF_SECS=3: killed in ${secs}s (< 20), rc $rc = 6, named in the log" \
+	eval '[ $secs -lt 20 ] && [ $rc = 6 ] && grep -q "^POWEROFF: t announced" "$log" && none_alive'
 vm clean 30
 t "a clean VM run passes (rc $rc), its console a pipe, its output in the log" \
 	eval '[ $rc = 0 ] && grep -q "all done" "$log"'
