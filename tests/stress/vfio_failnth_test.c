@@ -27,10 +27,14 @@
  * the checked-in minimum ($VFIO_LAB_FAILNTH_MIN, tests/stress/failnth-min-counts);
  * more is fine and printed. The count alone is loose (it includes mm, VFS,
  * iommufd and kmemleak allocations and varies by a few points between runs),
- * so every call site listed for the operation in $VFIO_LAB_FAILNTH_SITES
- * (tests/stress/failnth-sites) must also have been failed at least once in
- * the walk: an allocation of the series that the walk no longer reaches
- * fails its operation. Each operation runs in its own process (the
+ * so the call sites listed for the operation in $VFIO_LAB_FAILNTH_SITES
+ * (tests/stress/failnth-sites) must also have been injected, each with the
+ * outcome listed: an allocation of the series that the walk no longer
+ * reaches fails its operation. A run can make one allocation more or less
+ * than the one before (a slab refill), which can skip a site, so an
+ * operation missing one is walked again, up to MAX_WALKS times. The test
+ * mlock()s what it has mapped first, so that its own page faults are not
+ * among the points. Each operation runs in its own process (the
  * harness forks per test); the leak.* cases at the end scan kmemleak and
  * fail an operation whose process allocated an unreferenced object.
  * The call site of every injected failure is taken from the stack trace
@@ -39,9 +43,11 @@
  * or an RCU callback on an operation's behalf is caught by the kmemleak
  * suite that runs after this one, without naming the operation. A leaked
  * reference (to the device's registration, or a file that keeps it open)
- * is not memory kmemleak could see: device.unbind_rebind, last, unbinds
- * the device from vfio-pci, which waits for every reference, within a
- * bound, and binds it again.
+ * is not memory kmemleak could see: device.unbind_rebind, after the leak
+ * cases, unbinds the device from vfio-pci, which waits for every
+ * reference, within a bound, and binds it again; a leak leaves the unbind
+ * stuck and the VM unable to power off (lab/run-vm kills it: POWEROFF).
+ * The lockdep cases come last.
  *
  * Not walked, as the series does not have them yet: the write-combining
  * export flag and iommufd's import of a BAR mapping by address (SPEC 2.7,
@@ -68,6 +74,8 @@
 #define REPORT_MAX	(4 << 20)
 #define FAULT_DIR	"/sys/kernel/debug"
 #define MAX_SITES	512
+#define MAX_WALKS	5
+#define NR_FRAMES	8		/* frames kept of each injection's stack */
 #define UNBIND_SECS	60
 
 static const char *ivshmem_bdf;
@@ -154,6 +162,8 @@ struct walker {
 	int nth_fd;		/* /proc/thread-self/fail-nth */
 	int kmsg_fd;		/* /dev/kmsg, read from the end */
 	char site[256];		/* where the last injected failure hit */
+	char key[96];		/* its first frame with offset: one call site */
+	char chain[640];	/* up to NR_FRAMES frames, matched by failnth-sites */
 };
 
 static int walker_init(struct walker *w)
@@ -229,12 +239,16 @@ static bool boring_frame(const char *f)
  */
 static void read_site(struct walker *w)
 {
-	char rec[1024], name[32] = "", frames[3][64];
+	char rec[1024], name[32] = "", frames[NR_FRAMES][64], first[96] = "";
+	size_t off;
+	int i;
 	int nframes = 0;
 	bool in_trace = false, found = false;
 	ssize_t r;
 
 	snprintf(w->site, sizeof(w->site), "(no report: a __GFP_NOWARN allocation)");
+	w->key[0] = '\0';
+	snprintf(w->chain, sizeof(w->chain), "%s", w->site);
 	if (w->kmsg_fd < 0)
 		return;
 	for (;;) {
@@ -272,7 +286,7 @@ static void read_site(struct walker *w)
 			in_trace = true;
 			continue;
 		}
-		if (!in_trace || nframes == 3)
+		if (!in_trace || nframes == NR_FRAMES)
 			continue;
 		while (*msg == ' ')
 			msg++;
@@ -281,11 +295,20 @@ static void read_site(struct walker *w)
 		end = strchr(msg, '+');
 		if (!end || boring_frame(msg))
 			continue;
+		if (!nframes)	/* "func+0x1a/0x80" -> "func+0x1a" */
+			snprintf(first, sizeof(first), "%.*s", (int)strcspn(msg, "/ "),
+				 msg);
 		*end = '\0';
 		snprintf(frames[nframes++], sizeof(frames[0]), "%s", msg);
 	}
 	if (!found)
 		return;
+	snprintf(w->key, sizeof(w->key), "%s", first);
+	/* the deeper frames name the caller of, e.g., vmalloc's internals */
+	off = snprintf(w->chain, sizeof(w->chain), "%s:", name);
+	for (i = 0; i < nframes && off < sizeof(w->chain); i++)
+		off += snprintf(w->chain + off, sizeof(w->chain) - off, "%s%s",
+				i ? " < " : " ", frames[i]);
 	snprintf(w->site, sizeof(w->site), "%s: %s%s%s%s%s", name,
 		 nframes > 0 ? frames[0] : "?",
 		 nframes > 1 ? " < " : "", nframes > 1 ? frames[1] : "",
@@ -471,7 +494,28 @@ export_request(uint32_t nr, const struct vfio_region_dma_range *ranges)
 	return f;
 }
 
-/* Set up what the operation works on; not armed. 0 or -errno. */
+/* A VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE request for @fd, or NULL. */
+static struct vfio_device_feature *revoke_request(int fd)
+{
+	struct vfio_device_feature_dma_buf_revoke *r;
+	struct vfio_device_feature *f;
+
+	f = calloc(1, sizeof(*f) + sizeof(*r));
+	if (!f)
+		return NULL;
+	f->argsz = sizeof(*f) + sizeof(*r);
+	f->flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE;
+	r = (void *)f->data;
+	r->dmabuf_fd = fd;
+	return f;
+}
+
+/*
+ * Set up what the operation works on; not armed. Everything the armed
+ * operation passes to the kernel is built here: a malloc() while armed
+ * could fail in brk() or mmap() and pass for the operation's ENOMEM.
+ * 0 or -errno.
+ */
 static int op_prep(struct ctx *c, int devfd)
 {
 	c->feat = NULL;
@@ -532,7 +576,8 @@ static int op_prep(struct ctx *c, int devfd)
 	case OP_OPEN_CLOSE_LIVE:
 		/* libvfio asserts when the lookup fails: not armed */
 		c->cdev_path = (char *)vfio_pci_get_cdev_path(ivshmem_bdf);
-		return c->cdev_path ? 0 : -ENOMEM;
+		c->feat = export_request(1, NULL);
+		return c->cdev_path && c->feat ? 0 : -ENOMEM;
 	case OP_DMABUF_MMAP:
 	case OP_REVOKE:
 	case OP_IOMMUFD_MAP_FILE:
@@ -541,6 +586,9 @@ static int op_prep(struct ctx *c, int devfd)
 			return -errno;
 		if (c->op != OP_REVOKE)
 			return 0;
+		c->feat = revoke_request(c->prep_fd);
+		if (!c->feat)
+			return -ENOMEM;
 		/* Revoke a DMABUF that is mmap()ed and imported */
 		c->prep_map = mmap(NULL, PREP_LEN, PROT_READ, MAP_SHARED,
 				   c->prep_fd, 0);
@@ -602,7 +650,7 @@ static int open_close_live(struct ctx *c)
 		c->bar_map = NULL;
 		return -errno;
 	}
-	c->fd = stress_export1(c->devfd, BAR, PREP_OFFSET, PREP_LEN);
+	c->fd = ioctl(c->devfd, VFIO_DEVICE_FEATURE, c->feat);
 	if (c->fd < 0)
 		return -errno;
 	c->dmabuf_map = mmap(NULL, PREP_LEN, PROT_READ, MAP_SHARED, c->fd, 0);
@@ -652,7 +700,7 @@ static int op_run(struct ctx *c, int devfd)
 			      c->prep_fd, 0);
 		break;
 	case OP_REVOKE:
-		return stress_revoke(devfd, c->prep_fd) ? -errno : 0;
+		return ioctl(devfd, VFIO_DEVICE_FEATURE, c->feat) ? -errno : 0;
 	case OP_IOMMUFD_MAP_FILE:
 		return stress_ioas_map_file(c->iommu->iommufd,
 					    c->iommu->ioas_id, c->prep_fd,
@@ -899,34 +947,53 @@ static int min_points(const char *op)
 	return ret;
 }
 
-/* The sites a walk failed, each once */
-struct sites {
-	int n;
-	char site[MAX_SITES][256];
+/*
+ * The call sites a walk injected, each once per outcome: the operation
+ * failed with an errno, or succeeded anyway (a fallback). A call site is
+ * its first frame with offset, so two allocations in one function count
+ * as two.
+ */
+struct site {
+	char text[256];		/* "attr: frame < frame < frame" */
+	char key[96];		/* "frame+0x1a" */
+	char chain[640];	/* "attr: frame < ..." up to NR_FRAMES deep */
+	bool failed;
 };
 
-static void add_site(struct sites *s, const char *site)
+struct sites {
+	int n;
+	struct site site[MAX_SITES];
+};
+
+static void add_site(struct sites *s, const struct walker *w, bool failed)
 {
 	int i;
 
 	for (i = 0; i < s->n; i++)
-		if (!strcmp(s->site[i], site))
+		if (s->site[i].failed == failed &&
+		    !strcmp(s->site[i].key, w->key) &&
+		    !strcmp(s->site[i].chain, w->chain))
 			return;
-	if (s->n < MAX_SITES)
-		snprintf(s->site[s->n++], sizeof(s->site[0]), "%s", site);
+	if (s->n == MAX_SITES)
+		return;
+	snprintf(s->site[s->n].text, sizeof(s->site[0].text), "%s", w->site);
+	snprintf(s->site[s->n].key, sizeof(s->site[0].key), "%s", w->key);
+	snprintf(s->site[s->n].chain, sizeof(s->site[0].chain), "%s", w->chain);
+	s->site[s->n++].failed = failed;
 }
 
 /*
- * Every site $VFIO_LAB_FAILNTH_SITES requires for @op ("<op> <text>"
- * lines; <text> is looked for in the "attr: frame < frame < frame" of
- * each failed site) was failed. Returns the number missing (each printed
- * if @print), or -1 if the file is not readable.
+ * Check what $VFIO_LAB_FAILNTH_SITES requires of @op, lines of
+ * "<op> <n> <failed|fallback> <frames>": at least <n> distinct call sites
+ * whose stack ("attr: frame < caller < ...", NR_FRAMES frames outside the
+ * allocators) starts with <frames> were injected with that outcome. Returns the number of requirements not met (each printed
+ * if @print), or -1 if the file is not readable or a line is malformed.
  */
 static int missing_sites(const char *op, const struct sites *s, bool print)
 {
 	const char *path = getenv("VFIO_LAB_FAILNTH_SITES");
-	char line[512], name[64];
-	int missing = 0, i, at;
+	char line[512], name[64], outcome[16];
+	int missing = 0, i, at, want_n, got;
 	FILE *f;
 
 	if (!path)
@@ -936,21 +1003,34 @@ static int missing_sites(const char *op, const struct sites *s, bool print)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		char *want, *end;
+		bool failed;
 
-		if (line[0] == '#' || sscanf(line, "%63s %n", name, &at) != 1 ||
+		if (line[0] == '#' || sscanf(line, "%63s", name) != 1 ||
 		    strcmp(name, op))
 			continue;
+		if (sscanf(line, "%63s %d %15s %n", name, &want_n, outcome,
+			   &at) != 3 || want_n < 1 ||
+		    (strcmp(outcome, "failed") && strcmp(outcome, "fallback"))) {
+			ksft_print_msg("%s: malformed line: %s", path, line);
+			fclose(f);
+			return -1;
+		}
+		failed = !strcmp(outcome, "failed");
 		want = line + at;
 		end = strchr(want, '\n');
 		if (end)
 			*end = '\0';
-		for (i = 0; i < s->n; i++)
-			if (strstr(s->site[i], want))
-				break;
-		if (i == s->n) {
+		for (i = 0, got = 0; i < s->n; i++) {
+			const char *frames = strstr(s->site[i].chain, ": ");
+
+			if (s->site[i].failed == failed && frames &&
+			    !strncmp(frames + 2, want, strlen(want)))
+				got++;
+		}
+		if (got < want_n) {
 			if (print)
-				ksft_print_msg("%s: required site \"%s\" was never failed\n",
-					       op, want);
+				ksft_print_msg("%s: %d call sites \"%s\" %s, %d required\n",
+					       op, got, want, outcome, want_n);
 			missing++;
 		}
 	}
@@ -1028,6 +1108,13 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 		check_fd = dev->fd;
 	}
 	ASSERT_NE(NULL, sites);
+	/*
+	 * Everything the test has mapped is faulted in now, so that the
+	 * test's own code, data and stack never take a page fault (which
+	 * allocates) while armed; BAR and DMABUF mappings are VM_PFNMAP,
+	 * which mlock leaves alone.
+	 */
+	ASSERT_EQ(0, mlockall(MCL_CURRENT)) TH_LOG("mlockall: %s", strerror(errno));
 	get_counts(&base);
 	ASSERT_LE(0, base.dmabufs);
 
@@ -1035,10 +1122,10 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 	 * How many allocations a run makes varies a little (slab refills,
 	 * kmemleak's own metadata), so the n-th failure of one run and the
 	 * (n+1)-th of the next can skip a site between them. A site the
-	 * walk requires but missed gets another whole walk, up to three;
-	 * one the code no longer reaches is missed by all of them.
+	 * walk requires but missed gets another whole walk, up to
+	 * MAX_WALKS; one the code no longer reaches is missed by all.
 	 */
-	for (pass = 1; pass <= 3; pass++) {
+	for (pass = 1; pass <= MAX_WALKS; pass++) {
 		pass_points = -1;
 		for (n = 1; n <= MAX_NTH; n++) {
 			ret = op_prep(c, op == OP_OPEN_CLOSE_LIVE ? -1 : devfd);
@@ -1051,7 +1138,7 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 			injected = disarm(w);
 			if (injected) {
 				read_site(w);
-				add_site(sites, w->site);
+				add_site(sites, w, ret != 0);
 			}
 
 			if (ret) {
@@ -1132,6 +1219,19 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 	shared->points[op] = points;
 	if (dev)
 		vfio_pci_device_cleanup(dev);
+	munlockall();
+
+	/* A revoke runs under memory_lock(W): it allocates nothing */
+	if (op == OP_REVOKE)
+		ASSERT_EQ(0, points)
+			TH_LOG("DMA_BUF_REVOKE reached %d injection points: an allocation under memory_lock(W) and the reservation lock (update this test only on purpose)",
+			       points);
+	/* The huge BAR mapping faults PMDs: no PTE table, no 4 KiB insert */
+	if (op == OP_BAR_FAULT)
+		for (n = 0; n < sites->n; n++)
+			ASSERT_EQ(NULL, strstr(sites->site[n].text, "insert_pfn <"))
+				TH_LOG("the 2 MiB-aligned BAR mapping faulted a 4 KiB page: %s",
+				       sites->site[n].text);
 
 	for (n = 1; n < 256; n++)
 		if (errnos[n])
@@ -1151,7 +1251,10 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 		ksft_print_msg("%s: %d injection points, more than the checked-in %d\n",
 			       op_names[op], points, min);
 	for (n = 0; n < sites->n; n++)
-		ksft_print_msg("%s: failed site %s\n", op_names[op], sites->site[n]);
+		ksft_print_msg("%s: injected at %s (%s): %s\n", op_names[op],
+			       sites->site[n].key[0] ? sites->site[n].key : "?",
+			       sites->site[n].chain,
+			       sites->site[n].failed ? "failed" : "fallback");
 	n = missing_sites(op_names[op], sites, true);
 	ASSERT_LE(0, n) TH_LOG("VFIO_LAB_FAILNTH_SITES (%s) not readable",
 			       getenv("VFIO_LAB_FAILNTH_SITES") ?: "unset");
@@ -1287,6 +1390,62 @@ LEAK(dmabuf_fault, OP_DMABUF_FAULT)
 
 /* ------------------------------------------------------------------ */
 /*
+ * No reference was leaked: vfio-pci's unbind waits until every user of the
+ * device is gone (vfio_unregister_group_dev()), so a leaked registration or
+ * file reference makes it hang. Then bind it again and check it works.
+ */
+
+FIXTURE(device) {
+};
+
+FIXTURE_SETUP(device)
+{
+}
+
+FIXTURE_TEARDOWN(device)
+{
+}
+
+TEST_F_TIMEOUT(device, unbind_rebind, UNBIND_SECS + 60)
+{
+	struct vfio_pci_device *dev;
+	char path[256], why[256] = "";
+	int status = 0, i;
+	struct iommu *iommu;
+	pid_t pid;
+
+	ASSERT_TRUE(stress_lab_seed(&seed)) TH_LOG("VFIO_LAB_SEED is not set");
+	stress_install_handlers();
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind",
+		 ivshmem_bdf);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(write_str(path, ivshmem_bdf) ? 1 : 0);
+	for (i = 0; i < UNBIND_SECS * 10; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(100000);
+	}
+	ASSERT_GT(UNBIND_SECS * 10, i)
+		TH_LOG("unbinding %s from vfio-pci did not finish in %d s: a reference to the device was leaked",
+		       ivshmem_bdf, UNBIND_SECS);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("writing %s to %s failed", ivshmem_bdf, path);
+
+	/* driver_override is vfio-pci (lab/guest/bind-devices) */
+	ASSERT_EQ(0, write_str("/sys/bus/pci/drivers_probe", ivshmem_bdf));
+	iommu = iommu_init("iommufd");
+	dev = vfio_pci_device_init(ivshmem_bdf, iommu);
+	ASSERT_EQ(0, device_works(dev->fd, dev->bars[BAR].info.offset, 4242,
+				  why, sizeof(why)))
+		TH_LOG("after unbind and bind: %s", why);
+	vfio_pci_device_cleanup(dev);
+	iommu_cleanup(iommu);
+}
+
+/* ------------------------------------------------------------------ */
+/*
  * Lockdep knew vfio-pci's revoke lock order before any test ran, and the
  * classes it was taught are the ones the devices' locks use.
  */
@@ -1356,7 +1515,8 @@ TEST_F(lockdep, order_primed_at_boot)
 }
 
 /*
- * After every walk has faulted, revoked and released: a device lock
+ * After every walk has faulted, revoked and released, and the device was
+ * unbound and bound again (last before this): a device lock
  * initialized anywhere but at the primed call site would be a second class
  * of the same name ("&vdev->memory_lock#2"), and the priming would not
  * cover it. And no lockdep report turned lockdep off.
@@ -1399,61 +1559,6 @@ TEST_F(lockdep, same_classes_and_still_on)
 			on = atoi(line + strlen(want)) == 1;
 	fclose(f);
 	EXPECT_TRUE(on) TH_LOG("debug_locks is off: lockdep reported something and turned itself off (see the serial log)");
-}
-
-/* ------------------------------------------------------------------ */
-/*
- * No reference was leaked: vfio-pci's unbind waits until every user of the
- * device is gone (vfio_unregister_group_dev()), so a leaked registration or
- * file reference makes it hang. Then bind it again and check it works.
- */
-
-FIXTURE(device) {
-};
-
-FIXTURE_SETUP(device)
-{
-}
-
-FIXTURE_TEARDOWN(device)
-{
-}
-
-TEST_F_TIMEOUT(device, unbind_rebind, UNBIND_SECS + 60)
-{
-	struct vfio_pci_device *dev;
-	char path[256], why[256] = "";
-	int status = 0, i;
-	struct iommu *iommu;
-	pid_t pid;
-
-	ASSERT_TRUE(stress_lab_seed(&seed)) TH_LOG("VFIO_LAB_SEED is not set");
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind",
-		 ivshmem_bdf);
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid)
-		_exit(write_str(path, ivshmem_bdf) ? 1 : 0);
-	for (i = 0; i < UNBIND_SECS * 10; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			break;
-		usleep(100000);
-	}
-	ASSERT_GT(UNBIND_SECS * 10, i)
-		TH_LOG("unbinding %s from vfio-pci did not finish in %d s: a reference to the device was leaked",
-		       ivshmem_bdf, UNBIND_SECS);
-	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		TH_LOG("writing %s to %s failed", ivshmem_bdf, path);
-
-	/* driver_override is vfio-pci (lab/guest/bind-devices) */
-	ASSERT_EQ(0, write_str("/sys/bus/pci/drivers_probe", ivshmem_bdf));
-	iommu = iommu_init("iommufd");
-	dev = vfio_pci_device_init(ivshmem_bdf, iommu);
-	ASSERT_EQ(0, device_works(dev->fd, dev->bars[BAR].info.offset, 4242,
-				  why, sizeof(why)))
-		TH_LOG("after unbind and bind: %s", why);
-	vfio_pci_device_cleanup(dev);
-	iommu_cleanup(iommu);
 }
 
 static pid_t main_pid;
