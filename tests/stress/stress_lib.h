@@ -199,6 +199,25 @@ static inline long stress_raise_nofile(unsigned long want)
 /* VFIO_DEVICE_FEATURE */
 
 /*
+ * A VFIO_DEVICE_FEATURE argument with @flags (feature number and
+ * GET/SET/PROBE) and @size bytes of @data, to free(); NULL if out of memory.
+ */
+static inline struct vfio_device_feature *
+stress_feature_request(uint32_t flags, const void *data, size_t size)
+{
+	struct vfio_device_feature *f;
+
+	f = calloc(1, sizeof(*f) + size);
+	if (!f)
+		return NULL;
+	f->argsz = sizeof(*f) + size;
+	f->flags = flags;
+	if (size)
+		memcpy(f->data, data, size);
+	return f;
+}
+
+/*
  * VFIO_DEVICE_FEATURE with @flags (feature number and GET/SET/PROBE) and
  * @size bytes of @data. Returns the ioctl's result, errno set on failure.
  */
@@ -208,20 +227,42 @@ static inline int stress_feature(int devfd, uint32_t flags, const void *data,
 	struct vfio_device_feature *f;
 	int ret, err;
 
-	f = calloc(1, sizeof(*f) + size);
+	f = stress_feature_request(flags, data, size);
 	if (!f) {
 		errno = ENOMEM;
 		return -1;
 	}
-	f->argsz = sizeof(*f) + size;
-	f->flags = flags;
-	if (size)
-		memcpy(f->data, data, size);
 	ret = ioctl(devfd, VFIO_DEVICE_FEATURE, f);
 	err = errno;
 	free(f);
 	errno = err;
 	return ret;
+}
+
+/*
+ * The VFIO_DEVICE_FEATURE_DMA_BUF argument exporting @nr ranges of BAR
+ * @bar (O_RDWR | O_CLOEXEC), to free(); NULL if out of memory.
+ */
+static inline struct vfio_device_feature *
+stress_export_request(uint32_t bar, const struct vfio_region_dma_range *ranges,
+		      uint32_t nr)
+{
+	size_t size = sizeof(struct vfio_device_feature_dma_buf) +
+		      nr * sizeof(*ranges);
+	struct vfio_device_feature_dma_buf *get;
+	struct vfio_device_feature *f;
+
+	get = calloc(1, size);
+	if (!get)
+		return NULL;
+	get->region_index = bar;
+	get->open_flags = O_RDWR | O_CLOEXEC;
+	get->nr_ranges = nr;
+	memcpy(get->dma_ranges, ranges, nr * sizeof(*ranges));
+	f = stress_feature_request(VFIO_DEVICE_FEATURE_GET |
+				   VFIO_DEVICE_FEATURE_DMA_BUF, get, size);
+	free(get);
+	return f;
 }
 
 /*
@@ -232,24 +273,17 @@ static inline int stress_export(int devfd, uint32_t bar,
 				const struct vfio_region_dma_range *ranges,
 				uint32_t nr)
 {
-	size_t size = sizeof(struct vfio_device_feature_dma_buf) +
-		      nr * sizeof(*ranges);
-	struct vfio_device_feature_dma_buf *get;
+	struct vfio_device_feature *f;
 	int ret, err;
 
-	get = calloc(1, size);
-	if (!get) {
+	f = stress_export_request(bar, ranges, nr);
+	if (!f) {
 		errno = ENOMEM;
 		return -1;
 	}
-	get->region_index = bar;
-	get->open_flags = O_RDWR | O_CLOEXEC;
-	get->nr_ranges = nr;
-	memcpy(get->dma_ranges, ranges, nr * sizeof(*ranges));
-	ret = stress_feature(devfd, VFIO_DEVICE_FEATURE_GET |
-			     VFIO_DEVICE_FEATURE_DMA_BUF, get, size);
+	ret = ioctl(devfd, VFIO_DEVICE_FEATURE, f);
 	err = errno;
-	free(get);
+	free(f);
 	errno = err;
 	return ret;
 }

@@ -470,44 +470,21 @@ static void *huge_hint(void)
 static struct vfio_device_feature *
 export_request(uint32_t nr, const struct vfio_region_dma_range *ranges)
 {
-	size_t size = sizeof(struct vfio_device_feature) +
-		      sizeof(struct vfio_device_feature_dma_buf) +
-		      nr * sizeof(*ranges);
-	struct vfio_device_feature_dma_buf *get;
-	struct vfio_device_feature *f;
+	static const struct vfio_region_dma_range prep = {
+		.offset = PREP_OFFSET, .length = PREP_LEN,
+	};
 
-	f = calloc(1, size);
-	if (!f)
-		return NULL;
-	f->argsz = size;
-	f->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
-	get = (void *)f->data;
-	get->region_index = BAR;
-	get->open_flags = O_RDWR | O_CLOEXEC;
-	get->nr_ranges = nr;
-	if (nr == 1) {
-		get->dma_ranges[0].offset = PREP_OFFSET;
-		get->dma_ranges[0].length = PREP_LEN;
-	} else {
-		memcpy(get->dma_ranges, ranges, nr * sizeof(*ranges));
-	}
-	return f;
+	return stress_export_request(BAR, nr == 1 ? &prep : ranges, nr);
 }
 
 /* A VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE request for @fd, or NULL. */
 static struct vfio_device_feature *revoke_request(int fd)
 {
-	struct vfio_device_feature_dma_buf_revoke *r;
-	struct vfio_device_feature *f;
+	struct vfio_device_feature_dma_buf_revoke r = { .dmabuf_fd = fd };
 
-	f = calloc(1, sizeof(*f) + sizeof(*r));
-	if (!f)
-		return NULL;
-	f->argsz = sizeof(*f) + sizeof(*r);
-	f->flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE;
-	r = (void *)f->data;
-	r->dmabuf_fd = fd;
-	return f;
+	return stress_feature_request(VFIO_DEVICE_FEATURE_SET |
+				      VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE,
+				      &r, sizeof(r));
 }
 
 /*
