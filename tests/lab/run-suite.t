@@ -6,10 +6,12 @@
 # REQUIRE_* variables on a kernel with the series and without them on base;
 # a binary built but not run is a failing TAP file; a missing binary makes
 # run-suite's status non-zero; a test that ignores SIGTERM past its timeout
-# is killed (timeout -k).  Runs run-suite's own functions and its
+# is killed (timeout -k); the portability suite runs every series test once
+# per device with that device alone, without the ivshmem seed, with the
+# REQUIRE_* variables on patched.  Runs run-suite's own functions and its
 # "selftests" case (taken from the script) on the host with stub binaries.
 . "$(dirname "$0")/tap.sh"
-echo "1..9"
+echo "1..11"
 rs=$repo/lab/guest/run-suite
 BUILD=$LAB_BUILD OUT=$tmp/out BIN=$tmp/bin STEP=$tmp/step IVSHMEM=0000:00:01.0 BOCHS=0000:00:02.0 VIRTIO_NET=0000:00:03.0
 mkdir -p "$OUT" "$BIN/selftests" "$BUILD/linux/tools/testing/selftests/vfio"; echo 0x1 >"$OUT/seed"
@@ -21,13 +23,13 @@ mkdir -p "$OUT" "$BIN/selftests" "$BUILD/linux/tools/testing/selftests/vfio"; ec
 	echo "TEST_GEN_PROGS += $t"
   done; } >"$BUILD/linux/tools/testing/selftests/vfio/Makefile"
 stubbin() {	# a test binary that reports its arguments and the REQUIRE_* variables
-	printf '#!/bin/sh\necho 1..1\necho "# args: $*"\necho "# require: ${VFIO_SELFTESTS_REQUIRE_DMABUF_MMAP:-unset} ${VFIO_SELFTESTS_REQUIRE_RUNTIME_PM:-unset}"\necho ok 1 x\n' >"$BIN/selftests/$1"
+	printf '#!/bin/sh\necho 1..1\necho "# args: $*"\necho "# require: ${VFIO_SELFTESTS_REQUIRE_DMABUF_MMAP:-unset} ${VFIO_SELFTESTS_REQUIRE_RUNTIME_PM:-unset}"\necho "# seed: ${VFIO_SELFTESTS_IVSHMEM_SEED-unset}"\necho ok 1 x\n' >"$BIN/selftests/$1"
 	chmod +x "$BIN/selftests/$1"
 }
 for t in vfio_pci_device_test vfio_dma_mapping_test vfio_dma_mapping_mmio_test vfio_iommufd_setup_test \
 	vfio_pci_revoke_test vfio_pci_new_test vfio_pci_driver_test vfio_pci_stray_test; do stubbin $t; done
 : >"$BIN/selftests/vfio_pci_new_test.o"	# not executable: not a test
-for f in run_tap run_selftests; do eval "$(sed -n "/^$f() {/,/^}/p" "$rs")"; done
+for f in run_tap series_progs run_series run_selftests run_portability; do eval "$(sed -n "/^$f() {/,/^}/p" "$rs")"; done
 eval "$(grep -E '^SELFTESTS_[A-Z_]+=' "$rs")"
 body=$(sed -n '/^\tselftests)$/,/^\t\t;;$/p' "$rs" | sed '1d;$d')
 status=0
@@ -63,4 +65,26 @@ LAB_TEST_TIMEOUT=1 LAB_TEST_KILL_SECS=1 timeout 15 bash -c "$(declare -f run_tap
 [ $r2 = 0 ] || { echo "# rc $r after $((SECONDS - s0))s, hang.rc $(cat "$OUT/hang.rc" 2>/dev/null)"; sed 's/^/#   /' "$tmp/log"; }
 ok $r2 "a test ignoring SIGTERM past its timeout is killed (rc 137) and run-suite's status is non-zero"
 grep -qE '^\s+badinput\)' "$rs" && grep -q 'run_tap stress-badinput' "$rs"; ok $? "run-suite has a badinput suite running stress-badinput"
+# The portability suite: every series test, each device alone, no seed.
+rm -rf "$OUT"; mkdir -p "$OUT"; echo 0x1 >"$OUT/seed"
+for t in vfio_pci_bar_mmap_test vfio_pci_dmabuf_test vfio_pci_dmabuf_mmap_test vfio_pci_dmabuf_iommufd_test; do stubbin $t; done
+body=$(sed -n '/^\tportability)$/,/^\t\t;;$/p' "$rs" | sed '1d;$d')
+status=0
+VFIO_SELFTESTS_IVSHMEM_SEED=0x2 LAB_KERNEL=patched eval "$body" >"$tmp/log" 2>&1
+r=0
+for t in vfio_pci_bar_mmap_test vfio_pci_dmabuf_test vfio_pci_dmabuf_mmap_test vfio_pci_dmabuf_iommufd_test vfio_pci_revoke_test vfio_pci_new_test; do
+	for d in ivshmem:$IVSHMEM bochs:$BOCHS virtio_net:$VIRTIO_NET; do
+		f=$OUT/portability-$t@${d%%:*}.tap
+		grep -qx "# args: ${d#*:}" "$f" 2>/dev/null && grep -qx "# require: 1 1" "$f" && grep -qx "# seed: unset" "$f" ||
+			{ echo "# $f:"; sed 's/^/#   /' "$f" 2>/dev/null; r=1; }
+	done
+done
+[ "$(ls "$OUT" | grep -c '^portability-.*\.tap$')" = 18 ] && [ $status = 0 ] || { r=1; ls "$OUT" | sed 's/^/#   /'; }
+ok $r "portability runs each series test (a new one too) once per device, with that BDF alone, no seed, REQUIRE_* set (18 files)"
+# ... and upstream's tests are not in it; the selftests suite still gets the seed.
+rm -rf "$OUT"; mkdir -p "$OUT"; echo 0x1 >"$OUT/seed"
+body=$(sed -n '/^\tselftests)$/,/^\t\t;;$/p' "$rs" | sed '1d;$d')
+LAB_KERNEL=patched eval "$body" >"$tmp/log" 2>&1
+grep -qx "# seed: 0x1" "$OUT/vfio_pci_dmabuf_test.tap" 2>/dev/null && grep -qx "# seed: 0x1" "$OUT/vfio_pci_revoke_test@bochs.tap"; r=$?
+[ $r = 0 ] || sed 's/^/#   /' "$OUT/vfio_pci_dmabuf_test.tap"; ok $r "control: the selftests suite passes the seed to the series tests"
 exit $bad

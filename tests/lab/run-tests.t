@@ -7,11 +7,13 @@
 # base runs stress's badinput table; a failing lab/build-tests is a named
 # failure and the summary still comes; a guest that ran another kernel than
 # the one just built (uname -v against the build's UTS_VERSION) is a named
-# failure.  Runs a copy of lab/ whose host steps
+# failure; LAB_PORTABILITY=1 adds the portability suite on patched only, its
+# report is in the summary, its skips are counted, not failed, and a failing
+# portability case fails the run.  Runs a copy of lab/ whose host steps
 # are stubs (setup-host, fetch-kernel, make-tree, check-series, build-tests,
 # check-patches, self-test, check-builds, build-kernel, run-vm).
 . "$(dirname "$0")/tap.sh"
-echo "1..13"
+echo "1..17"
 root=$tmp/root
 mkdir -p "$root/patches" "$root/tests" && cp -a "$repo/lab" "$root/" && cp -a "$repo/tests/smoke" "$root/tests/"
 : >"$root/patches/0001-a-change.patch"
@@ -87,4 +89,24 @@ FAKE_UNAME="#1 SMP PREEMPT_DYNAMIC an old build" LAB_KERNELS=patched LAB_SUITES=
 FAKE_UNAME="#2 SMP PREEMPT_DYNAMIC built now" LAB_KERNELS=patched LAB_SUITES="kunit selftests" timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1
 ! grep -q "not the kernel just built" "$tmp/out" && tail -1 "$tmp/out" | grep -qE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$'; r=$?; [ $r = 0 ] || show
 ok $r "control: the kernel just built (same UTS_VERSION) is not flagged"
+
+# LAB_PORTABILITY=1: the portability suite, on patched only.
+d=$(bash -c "$(declare -f kernel_suites); all_suites='kunit stress portability'; kernel_suites debug; kernel_suites base; kernel_suites patched")
+[ "$(sed -n 3p <<<"$d")" = "kunit stress portability" ] && ! head -2 <<<"$d" | grep -q portability; r=$?
+[ $r = 0 ] || sed 's/^/#   /' <<<"$d"; ok $r "the portability suite runs on patched, never on debug or base"
+stub run-vm 'o=$LAB_BUILD/vm/patched/out; mkdir -p $o; echo "#2 SMP PREEMPT_DYNAMIC built now" >$o/uname; echo "$*" >$LAB_BUILD/vm/patched/cmd
+printf "1..2\nok 1 a # SKIP no ivshmem device given\n${PORT_RESULT:-ok} 2 b\n" >"$o/portability-vfio_x_test@virtio_net.tap"; echo ${PORT_RC:-0} >"$o/portability-vfio_x_test@virtio_net.rc"'
+echo "patched portability portability-vfio_x_test@virtio_net 2" >>"$root/lab/expected-results"
+rc=0
+LAB_KERNELS=patched LAB_SUITES=kunit LAB_PORTABILITY=1 timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+{ [ $rc = 0 ] && grep -q 'run-suite $LAB_OUT kunit portability$' "$LAB_BUILD/vm/patched/cmd" &&
+  [ "$(tail -1 "$tmp/out")" = "3 passed, 0 failed, 1 skipped" ]; }; r=$?
+[ $r = 0 ] || { echo "# rc $rc, cmd: $(cat "$LAB_BUILD/vm/patched/cmd")"; show; }
+ok $r "LAB_PORTABILITY=1 runs the portability suite on patched; its unlisted skip is counted, not failed"
+grep -qE '^ +vfio_x_test +virtio_net +2 +1 +1 +1 +0 ' "$tmp/out" && grep -q "target virtio-net alone: >= 60% of all cases run: 1/2 ran (50.0%): MISSED" "$tmp/out"
+r=$?; [ $r = 0 ] || show; ok $r "the summary has the portability report: its row and the missed target (which does not fail the run)"
+rc=0
+PORT_RESULT="not ok" PORT_RC=1 LAB_KERNELS=patched LAB_SUITES=kunit LAB_PORTABILITY=1 timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+{ [ $rc != 0 ] && [ "$(tail -1 "$tmp/out")" = "2 passed, 1 failed, 1 skipped" ]; }; r=$?
+[ $r = 0 ] || { echo "# rc $rc"; show; }; ok $r "a failing portability case fails the run like any other (rc $rc)"
 exit $bad
