@@ -11,6 +11,7 @@
 #           must drain to EOF before the splat scan
 #   stuck   announces "Powering off." and then keeps writing a heartbeat
 #           line every second (a task stuck in the guest kernel)
+#   slowoff announces "Powering off." and exits 2 s later
 #   qemu    execs the host's QEMU, paused (-S, silent), with run-vm's QEMU
 #           options: the stall dump must come through the QMP socket
 set -uo pipefail
@@ -40,6 +41,8 @@ late)	setsid bash -c 'sleep 7; echo "[  300.000000] WARNING: CPU: 1 PID: 1 at ke
 	echo "fake guest: powering off" ;;
 stuck)	echo "virtme-init: script returned {0}"; echo "Powering off."
 	while :; do sleep 1; echo "[  400.000000] lab heartbeat"; done ;;
+slowoff) echo "virtme-init: script returned {0}"; echo "Powering off."
+	sleep 2; echo "[  400.000000] reboot: Power down" ;;
 clean)	[ -p /proc/self/fd/1 ] || { echo "console is not a pipe"; exit 1; }
 	echo "fake guest: all done" ;;
 qemu)	for a; do case $a in --qemu-opts=*) opts=${a#--qemu-opts=} ;; esac; done
@@ -72,7 +75,7 @@ none_alive() {	# no process the fake started is still running
 	done <"$tmp/pids"
 }
 
-echo 1..11
+echo 1..12
 : >"$tmp/pids"	# this case's processes (all-pids: every case's, for cleanup)
 vm hang 3
 t "hung VM, TERM ignored, grandchild holds the console: run-vm -t 3 returns in ${secs}s (< 20), rc $rc != 0" \
@@ -94,7 +97,10 @@ t "a splat written after the VM's group is gone (7 s later) is still read and fa
 : >"$tmp/pids"
 LAB_POWEROFF_SECS=3 vm stuck 50
 t "a VM still running (heartbeat going) 3 s after 'Powering off.' with LAB_POWEROFF_SECS=3: killed in ${secs}s (< 20), rc $rc = 6, named in the log" \
-	eval '[ $secs -lt 20 ] && [ $rc = 6 ] && grep -q "^POWEROFF: t announced" "$log" && none_alive'
+	eval '[ $secs -ge 3 ] && [ $secs -lt 20 ] && [ $rc = 6 ] && grep -q "^POWEROFF: t announced" "$log" && none_alive'
+LAB_POWEROFF_SECS=5 vm slowoff 50
+t "a VM that powers off 2 s after 'Powering off.' (LAB_POWEROFF_SECS=5) passes (rc $rc)" \
+	eval '[ $rc = 0 ] && ! grep -q "^POWEROFF:" "$log"'
 vm clean 30
 t "a clean VM run passes (rc $rc), its console a pipe, its output in the log" \
 	eval '[ $rc = 0 ] && grep -q "all done" "$log"'
