@@ -968,6 +968,12 @@ static void add_site(struct sites *s, const struct walker *w, bool failed)
 	s->site[s->n++].failed = failed;
 }
 
+/* Does a frame name end at @c (end, next frame, or a ".isra.0" suffix)? */
+static bool frame_end(char c)
+{
+	return c == '\0' || c == ' ' || c == '.';
+}
+
 /* Does @st, injected with outcome @failed, have a stack starting with @want? */
 static bool site_matches(const struct site *st, bool failed, const char *want)
 {
@@ -977,9 +983,11 @@ static bool site_matches(const struct site *st, bool failed, const char *want)
 	if (st->failed != failed || !st->key[0] || !frames)
 		return false;
 	frames += 2;
-	/* whole frames: "foo" does not match "foo_bar" */
-	return !strncmp(frames, want, len) &&
-	       (frames[len] == '\0' || frames[len] == ' ');
+	/*
+	 * whole frames: "foo" does not match "foo_bar", but matches the
+	 * compiler's clones ("foo.isra.0", "foo.part.0", "foo.constprop.0")
+	 */
+	return !strncmp(frames, want, len) && frame_end(frames[len]);
 }
 
 /* Is @frame one of the frames of @chain ("attr: f0 < f1 < ...")? */
@@ -989,7 +997,7 @@ static bool chain_has_frame(const char *chain, const char *frame)
 	size_t len = strlen(frame);
 
 	for (p = p ? p + 2 : chain; p && *p; p = strstr(p, " < "), p = p ? p + 3 : NULL)
-		if (!strncmp(p, frame, len) && (p[len] == '\0' || p[len] == ' '))
+		if (!strncmp(p, frame, len) && frame_end(p[len]))
 			return true;
 	return false;
 }
