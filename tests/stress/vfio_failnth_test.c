@@ -76,7 +76,7 @@
 #define REPORT_MAX	(4 << 20)
 #define FAULT_DIR	"/sys/kernel/debug"
 #define MAX_SITES	512
-#define MAX_WALKS	5
+#define MAX_WALKS	10
 #define NR_FRAMES	8		/* frames kept of each injection's stack */
 #define UNBIND_SECS	60
 
