@@ -178,6 +178,35 @@ static inline int stress_vma_count(void)
 	return n;
 }
 
+/* Write @val to the file at @path (sysfs, debugfs, procfs). 0 or -errno. */
+static inline int stress_write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+#define STRESS_KMEMLEAK	"/sys/kernel/debug/kmemleak"
+
+/* One kmemleak scan (automatic scanning is off in the debug config). */
+static inline int stress_kmemleak_scan(void)
+{
+	return stress_write_str(STRESS_KMEMLEAK, "scan");
+}
+
+/* The file named by environment variable @var, opened to read, or NULL. */
+static inline FILE *stress_env_file(const char *var)
+{
+	const char *path = getenv(var);
+
+	return path ? fopen(path, "r") : NULL;
+}
+
 /* Raise RLIMIT_NOFILE to at least @want; returns the new soft limit. */
 static inline long stress_raise_nofile(unsigned long want)
 {

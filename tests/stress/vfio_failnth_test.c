@@ -119,18 +119,6 @@ static struct shared *shared;
 /* ------------------------------------------------------------------ */
 /* Fault injection */
 
-static int write_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * GFP_KERNEL allocations are ignored by default; count every allocation but
  * __GFP_NOFAIL ones, of every order, and print the stack of each injected
@@ -156,7 +144,7 @@ static int fault_knobs_set(bool on)
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
 		snprintf(path, sizeof(path), FAULT_DIR "/%s", knobs[i][0]);
-		ret = write_str(path, knobs[i][on ? 1 : 2]);
+		ret = stress_write_str(path, knobs[i][on ? 1 : 2]);
 		if (ret)
 			return ret;
 	}
@@ -913,14 +901,10 @@ static void op_undo(struct ctx *c)
 
 static int min_points(const char *op)
 {
-	const char *path = getenv("VFIO_LAB_FAILNTH_MIN");
+	FILE *f = stress_env_file("VFIO_LAB_FAILNTH_MIN");
 	char line[256], name[64];
 	int n, ret = -1;
-	FILE *f;
 
-	if (!path)
-		return -2;
-	f = fopen(path, "r");
 	if (!f)
 		return -2;
 	while (fgets(line, sizeof(line), f)) {
@@ -1011,14 +995,10 @@ static bool chain_has_frame(const char *chain, const char *frame)
  */
 static int missing_sites(const char *op, const struct sites *s, bool print)
 {
-	const char *path = getenv("VFIO_LAB_FAILNTH_SITES");
+	FILE *f = stress_env_file("VFIO_LAB_FAILNTH_SITES");
 	char line[512], name[64], outcome[16];
 	int missing = 0, i, j, at, want_n, got;
-	FILE *f;
 
-	if (!path)
-		return -1;
-	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
@@ -1033,7 +1013,8 @@ static int missing_sites(const char *op, const struct sites *s, bool print)
 			   &at) != 3 || want_n < 1 || at < 0 || !line[at] ||
 		    line[at] == '\n' ||
 		    (strcmp(outcome, "failed") && strcmp(outcome, "fallback"))) {
-			ksft_print_msg("%s: malformed line: %s", path, line);
+			ksft_print_msg("VFIO_LAB_FAILNTH_SITES: malformed line: %s",
+				       line);
 			fclose(f);
 			return -1;
 		}
@@ -1323,11 +1304,6 @@ WALK(dmabuf_fault, OP_DMABUF_FAULT)
 /* ------------------------------------------------------------------ */
 /* kmemleak, per operation */
 
-static int kmemleak_scan(void)
-{
-	return write_str(FAULT_DIR "/kmemleak", "scan");
-}
-
 /*
  * Scan once for all leak.* cases: twice, 6 s apart (kmemleak reports
  * objects older than 5 s), then keep the report.
@@ -1341,14 +1317,14 @@ static void scan_once(void)
 		return;
 	shared->scanned = true;
 	sleep(6);
-	shared->scan_err = kmemleak_scan();
+	shared->scan_err = stress_kmemleak_scan();
 	if (shared->scan_err)
 		return;
 	sleep(6);
-	shared->scan_err = kmemleak_scan();
+	shared->scan_err = stress_kmemleak_scan();
 	if (shared->scan_err)
 		return;
-	fd = open(FAULT_DIR "/kmemleak", O_RDONLY | O_CLOEXEC);
+	fd = open(STRESS_KMEMLEAK, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		shared->scan_err = -errno;
 		return;
@@ -1459,7 +1435,7 @@ TEST_F_TIMEOUT(device, unbind_rebind, UNBIND_SECS + 60)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid)
-		_exit(write_str(path, ivshmem_bdf) ? 1 : 0);
+		_exit(stress_write_str(path, ivshmem_bdf) ? 1 : 0);
 	for (i = 0; i < UNBIND_SECS * 10; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			break;
@@ -1472,7 +1448,7 @@ TEST_F_TIMEOUT(device, unbind_rebind, UNBIND_SECS + 60)
 		TH_LOG("writing %s to %s failed", ivshmem_bdf, path);
 
 	/* driver_override is vfio-pci (lab/guest/bind-devices) */
-	ASSERT_EQ(0, write_str("/sys/bus/pci/drivers_probe", ivshmem_bdf));
+	ASSERT_EQ(0, stress_write_str("/sys/bus/pci/drivers_probe", ivshmem_bdf));
 	iommu = iommu_init("iommufd");
 	dev = vfio_pci_device_init(ivshmem_bdf, iommu);
 	ASSERT_EQ(0, device_works(dev->fd, dev->bars[BAR].info.offset, 4242,

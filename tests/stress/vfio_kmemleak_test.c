@@ -17,7 +17,7 @@
 #include "kselftest_harness.h"
 #include "stress_lib.h"
 
-#define KMEMLEAK	"/sys/kernel/debug/kmemleak"
+#define KMEMLEAK	STRESS_KMEMLEAK
 #define REPORT_LINES	60
 
 FIXTURE(kmemleak) {
@@ -31,18 +31,6 @@ FIXTURE_TEARDOWN(kmemleak)
 {
 }
 
-static int kmemleak_scan(void)
-{
-	int fd = open(KMEMLEAK, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, "scan", 4) != 4)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 TEST_F_TIMEOUT(kmemleak, nothing_unreferenced, 1800)
 {
 	unsigned long pause = stress_env_ul("VFIO_LAB_KMEMLEAK_PAUSE", 6);
@@ -52,11 +40,11 @@ TEST_F_TIMEOUT(kmemleak, nothing_unreferenced, 1800)
 	size_t cap = 0;
 	FILE *f;
 
-	ret = kmemleak_scan();
+	ret = stress_kmemleak_scan();
 	ASSERT_EQ(0, ret) TH_LOG("scan %s: %s (a kernel without CONFIG_DEBUG_KMEMLEAK, or kmemleak disabled itself: see dmesg)",
 				 KMEMLEAK, strerror(-ret));
 	sleep(pause);
-	ASSERT_EQ(0, kmemleak_scan());
+	ASSERT_EQ(0, stress_kmemleak_scan());
 	TH_LOG("two scans in %llu ms",
 	       (unsigned long long)(stress_now_ns() - t0) / 1000000);
 
