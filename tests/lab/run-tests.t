@@ -9,11 +9,13 @@
 # the one just built (uname -v against the build's UTS_VERSION) is a named
 # failure; LAB_PORTABILITY=1 adds the portability suite on patched only, its
 # report is in the summary, its skips are counted, not failed, and a failing
-# portability case fails the run.  Runs a copy of lab/ whose host steps
+# portability case fails the run; with less free disk than
+# LAB_MIN_FREE_GB nothing is set up, built or booted and each label is a
+# named failure (the summary still comes).  Runs a copy of lab/ whose host steps
 # are stubs (setup-host, fetch-kernel, make-tree, check-series, build-tests,
 # check-patches, self-test, check-builds, build-kernel, run-vm).
 . "$(dirname "$0")/tap.sh"
-echo "1..17"
+echo "1..18"
 root=$tmp/root
 mkdir -p "$root/patches" "$root/tests" && cp -a "$repo/lab" "$root/" && cp -a "$repo/tests/smoke" "$root/tests/"
 : >"$root/patches/0001-a-change.patch"
@@ -109,4 +111,16 @@ rc=0
 PORT_RESULT="not ok" PORT_RC=1 LAB_KERNELS=patched LAB_SUITES=kunit LAB_PORTABILITY=1 timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
 { [ $rc != 0 ] && [ "$(tail -1 "$tmp/out")" = "2 passed, 1 failed, 1 skipped" ]; }; r=$?
 [ $r = 0 ] || { echo "# rc $rc"; show; }; ok $r "a failing portability case fails the run like any other (rc $rc)"
+
+stub setup-host 'touch $LAB_BUILD/setup-host-was-called'
+stub run-vm 'touch $LAB_BUILD/run-vm-was-called'
+rm -f "$LAB_BUILD/run-vm-was-called"
+rc=0
+LAB_MIN_FREE_GB=999999999 LAB_KERNELS=patched LAB_SUITES=kunit timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+{ [ $rc != 0 ] && [ "$(tail -1 "$tmp/out")" = "1 passed, 3 failed, 0 skipped" ] &&
+  grep -q "disk: only [0-9]* GiB free in .*, a run needs 999999999 GiB" "$tmp/out" &&
+  grep -q "patched: not tested (no disk space)" "$tmp/out" &&
+  [ ! -e "$LAB_BUILD/setup-host-was-called" ] && [ ! -e "$LAB_BUILD/run-vm-was-called" ]; }; r=$?
+[ $r = 0 ] || { echo "# rc $rc"; show; }
+ok $r "too little free disk: nothing set up or booted, the disk and each label are named failures (rc $rc)"
 exit $bad
