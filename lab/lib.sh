@@ -38,27 +38,30 @@ ivshmem_prepare() {
 # killed (whole process group) after KMAKE_TIMEOUT seconds when that is set.
 kmake() {
 	local src=$1 out=$2 arch=$3; shift 3
-	local -a limit=()
+	local -a limit=() cross=()
 	[ -z "${KMAKE_TIMEOUT:-}" ] || limit=(timeout -k 60 "$KMAKE_TIMEOUT")
-	"${limit[@]}" make -s -C "$src" O="$out" ARCH="$arch" CC="ccache gcc" HOSTCC="ccache gcc" "$@"
+	# arm64: Debian's cross compiler (lab/setup-host installs it)
+	[ "$arch" != arm64 ] || cross=(CROSS_COMPILE=aarch64-linux-gnu-)
+	"${limit[@]}" make -s -C "$src" O="$out" ARCH="$arch" "${cross[@]}" \
+		CC="ccache ${cross:+aarch64-linux-gnu-}gcc" HOSTCC="ccache gcc" "$@"
 }
 
 # variant_arch VARIANT / variant_frags VARIANT: the architecture and the
 # config fragments (one per line) of a lab kernel variant.
-variant_arch() { case $1 in i386) echo i386 ;; *) echo x86_64 ;; esac; }
+variant_arch() { case $1 in i386) echo i386 ;; arm64) echo arm64 ;; *) echo x86_64 ;; esac; }
 variant_frags() {
 	local cfg=$LAB_ROOT/lab/configs
 	case $1 in
 	guest) echo "$cfg/guest.config" ;;
-	debug|nop2p|i386|variants) printf '%s\n' "$cfg/guest.config" "$cfg/$1.config" ;;
+	debug|nop2p|i386|arm64|variants) printf '%s\n' "$cfg/guest.config" "$cfg/$1.config" ;;
 	*) die "unknown variant $1" ;;
 	esac
 }
 
 # configure VARIANT SRC OUT: allnoconfig + the variant's fragments +
 # olddefconfig in OUT; dies if an option the fragments ask for did not stick
-# (guest, debug, variants; the build-test variants nop2p and i386 only need
-# what their architecture allows).
+# (guest, debug, variants; the build-test variants nop2p, i386 and arm64
+# only need what their architecture allows).
 configure() {
 	local variant=$1 src=$2 out=$3 arch f line want sym missing=0
 	local -a frags
@@ -82,7 +85,7 @@ configure() {
 			echo "config: $line did not stick" >&2; missing=1
 		done <"$f"
 	done
-	case $variant in nop2p|i386) return 0 ;; esac
+	case $variant in nop2p|i386|arm64) return 0 ;; esac
 	[ $missing = 0 ] || die "config fragments do not apply cleanly ($variant, $out/.config)"
 }
 

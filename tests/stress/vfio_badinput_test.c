@@ -573,8 +573,9 @@ TEST_F(badinput, rejected)
 				 -(long)sizeof(r[0]) - 8);
 		break;
 	case EXPORT_FLAGS_NONZERO:
+		/* a flag no kernel defines (bit 0 is VFIO_DMA_BUF_FLAG_MMAP_WC) */
 		kind = RES_FD;
-		ret = export_raw(devfd, GET_DMA_BUF, BAR, 1, 1, r, 1, 0);
+		ret = export_raw(devfd, GET_DMA_BUF, BAR, 1u << 31, 1, r, 1, 0);
 		break;
 	case EXPORT_NR_RANGES_ZERO:
 		kind = RES_FD;

@@ -49,9 +49,12 @@
  * stuck and the VM unable to power off (lab/run-vm kills it: POWEROFF).
  * The lockdep cases come last.
  *
- * Not walked, as the series does not have them yet: the write-combining
- * export flag and iommufd's import of a BAR mapping by address (SPEC 2.7,
- * 2.9).
+ * export_wc is a write-combined export (VFIO_DMA_BUF_FLAG_MMAP_WC) of the
+ * prepared range and a page apart from it (two memory type reservations):
+ * after a success the x86 PAT memory type list must hold exactly one
+ * write-combining entry of the prepared range, after a failure no entry for
+ * BAR2 at all. Not walked, as the series does not have it yet: iommufd's
+ * import of a BAR mapping by address (SPEC 2.9).
  *
  * Environment: VFIO_LAB_SEED, VFIO_LAB_FAILNTH_MIN, VFIO_LAB_FAILNTH_SITES,
  * and VFIO_LAB_LOCKDEP_START: /proc/lockdep as it was before any test ran
@@ -95,6 +98,7 @@ enum op_id {
 	OP_OPEN_CLOSE_LIVE,
 	OP_BAR_FAULT,
 	OP_DMABUF_FAULT,
+	OP_EXPORT_WC,
 	NR_OPS,
 };
 
@@ -102,7 +106,7 @@ static const char *const op_names[NR_OPS] = {
 	"bar_mmap_full", "bar_mmap_partial", "bar_mmap_huge",
 	"export_1_range", "export_512_ranges", "dmabuf_mmap",
 	"dmabuf_revoke", "iommufd_map_file", "open_close_live",
-	"bar_fault_huge", "dmabuf_fault",
+	"bar_fault_huge", "dmabuf_fault", "export_wc",
 };
 
 /* Shared by the harness's per-test processes (mapped before the fork). */
@@ -404,6 +408,7 @@ struct ctx {
 	struct iommu *iommu;
 	struct vfio_pci_device *dev;	/* NULL for OP_OPEN_CLOSE_LIVE */
 	uint64_t bar_off;		/* region offset of BAR2 */
+	uint64_t bar_phys;		/* physical address of BAR2 */
 	struct vfio_region_dma_range ranges[MANY_RANGES];
 	/* prepared before arming */
 	struct vfio_device_feature *feat;	/* the export request */
@@ -547,6 +552,25 @@ static int op_prep(struct ctx *c, int devfd)
 		c->feat = export_request(c->op == OP_EXPORT_ONE ? 1 : MANY_RANGES,
 					 c->ranges);
 		return c->feat ? 0 : -ENOMEM;
+	case OP_EXPORT_WC: {
+		/*
+		 * The prepared range and one page apart from it,
+		 * write-combined: two memory type reservations, so that a
+		 * failure of the second one unwinds the first.
+		 */
+		const struct vfio_region_dma_range wc[2] = {
+			{ .offset = PREP_OFFSET, .length = PREP_LEN },
+			{ .offset = PREP_OFFSET + PREP_LEN + PAGE,
+			  .length = PAGE },
+		};
+
+		c->feat = stress_export_request(BAR, wc, 2);
+		if (!c->feat)
+			return -ENOMEM;
+		((struct vfio_device_feature_dma_buf *)c->feat->data)->flags =
+			VFIO_DMA_BUF_FLAG_MMAP_WC;
+		return 0;
+	}
 	case OP_OPEN_CLOSE_LIVE:
 		/* libvfio asserts when the lookup fails: not armed */
 		c->cdev_path = (char *)vfio_pci_get_cdev_path(ivshmem_bdf);
@@ -666,6 +690,7 @@ static int op_run(struct ctx *c, int devfd)
 		break;
 	case OP_EXPORT_ONE:
 	case OP_EXPORT_MANY:
+	case OP_EXPORT_WC:
 		c->fd = ioctl(devfd, VFIO_DEVICE_FEATURE, c->feat);
 		return c->fd < 0 ? -errno : 0;
 	case OP_DMABUF_MMAP:
@@ -772,9 +797,21 @@ static int op_check(struct ctx *c, int devfd, const struct counts *c0,
 		return revocable(devfd, c->map, c->map_page, why, len);
 	case OP_EXPORT_ONE:
 	case OP_EXPORT_MANY:
+	case OP_EXPORT_WC:
 		if (now.dmabufs != c0->dmabufs + 1 || now.fds != c0->fds + 1)
 			goto counts;
-		if (c->op == OP_EXPORT_ONE) {
+		if (c->op == OP_EXPORT_WC &&
+		    pat_memtype_types(c->bar_phys + PREP_OFFSET,
+				      c->bar_phys + PREP_OFFSET + PREP_LEN) !=
+		    PAT_WC_EXACT) {
+			snprintf(why, len, "no write-combining entry of exactly the DMABUF's range in %s (types %d)",
+				 PAT_MEMTYPE_LIST,
+				 pat_memtype_types(c->bar_phys + PREP_OFFSET,
+						   c->bar_phys + PREP_OFFSET +
+						   PREP_LEN));
+			return -1;
+		}
+		if (c->op != OP_EXPORT_MANY) {
 			map = mmap(NULL, PREP_LEN, PROT_READ, MAP_SHARED, c->fd, 0);
 			if (map == MAP_FAILED)
 				goto map_failed;
@@ -862,6 +899,16 @@ static int op_check_failed(struct ctx *c, char *why, size_t len)
 	switch (c->op) {
 	case OP_REVOKE:
 		return check_map(c->prep_map, PREP_OFFSET / PAGE, 1, why, len);
+	case OP_EXPORT_WC:
+		if (pat_memtype_types(c->bar_phys,
+				      c->bar_phys + SZ_1G) != 0) {
+			snprintf(why, len, "the failed export left memory type entries for BAR2 in %s (types %d)",
+				 PAT_MEMTYPE_LIST,
+				 pat_memtype_types(c->bar_phys,
+						   c->bar_phys + SZ_1G));
+			return -1;
+		}
+		return 0;
 	case OP_IOMMUFD_MAP_FILE:
 		un = iommufd_ioas_unmap(c->iommu->iommufd, c->iommu->ioas_id,
 					0, UINT64_MAX);
@@ -1112,6 +1159,18 @@ static void walk(struct __test_metadata *_metadata, struct ctx *c,
 		info = &dev->bars[BAR].info;
 		c->bar_off = info->offset;
 		devfd = dev->fd;
+		{
+			uint64_t end, flags;
+
+			ASSERT_EQ(0, sysfs_pci_resource(ivshmem_bdf, BAR,
+							&c->bar_phys, &end,
+							&flags));
+		}
+		/* libvfio's uncached mmap() of BAR2 would make WC EBUSY */
+		if (op == OP_EXPORT_WC) {
+			ASSERT_EQ(0, munmap(dev->bars[BAR].vaddr, SZ_1G));
+			dev->bars[BAR].vaddr = NULL;
+		}
 		check_fd = dev->fd;
 	}
 	ASSERT_NE(NULL, sites);
@@ -1300,6 +1359,7 @@ WALK(iommufd_map_file, OP_IOMMUFD_MAP_FILE)
 WALK(open_close_live, OP_OPEN_CLOSE_LIVE)
 WALK(bar_fault_huge, OP_BAR_FAULT)
 WALK(dmabuf_fault, OP_DMABUF_FAULT)
+WALK(export_wc, OP_EXPORT_WC)
 
 /* ------------------------------------------------------------------ */
 /* kmemleak, per operation */
@@ -1401,6 +1461,7 @@ LEAK(iommufd_map_file, OP_IOMMUFD_MAP_FILE)
 LEAK(open_close_live, OP_OPEN_CLOSE_LIVE)
 LEAK(bar_fault_huge, OP_BAR_FAULT)
 LEAK(dmabuf_fault, OP_DMABUF_FAULT)
+LEAK(export_wc, OP_EXPORT_WC)
 
 /* ------------------------------------------------------------------ */
 /*
