@@ -38,12 +38,13 @@ ivshmem_prepare() {
 # killed (whole process group) after KMAKE_TIMEOUT seconds when that is set.
 kmake() {
 	local src=$1 out=$2 arch=$3; shift 3
-	local -a limit=() cross=()
+	local -a limit=()
+	local cross=
 	[ -z "${KMAKE_TIMEOUT:-}" ] || limit=(timeout -k 60 "$KMAKE_TIMEOUT")
 	# arm64: Debian's cross compiler (lab/setup-host installs it)
-	[ "$arch" != arm64 ] || cross=(CROSS_COMPILE=aarch64-linux-gnu-)
-	"${limit[@]}" make -s -C "$src" O="$out" ARCH="$arch" "${cross[@]}" \
-		CC="ccache ${cross:+aarch64-linux-gnu-}gcc" HOSTCC="ccache gcc" "$@"
+	[ "$arch" != arm64 ] || cross=aarch64-linux-gnu-
+	"${limit[@]}" make -s -C "$src" O="$out" ARCH="$arch" CROSS_COMPILE="$cross" \
+		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" "$@"
 }
 
 # variant_arch VARIANT / variant_frags VARIANT: the architecture and the
