@@ -119,14 +119,6 @@ static uint64_t cpu_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static long minflt(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_minflt;
-}
-
 /*
  * Let deferred work of earlier steps run before a timed window: releasing a
  * DMABUF frees its inode and dentry from RCU callbacks, which would

@@ -7,15 +7,16 @@
 # base runs stress's badinput table; a failing lab/build-tests is a named
 # failure and the summary still comes; a guest that ran another kernel than
 # the one just built (uname -v against the build's UTS_VERSION) is a named
-# failure; LAB_PORTABILITY=1 adds the portability suite on patched only, its
-# report is in the summary, its skips are counted, not failed, and a failing
-# portability case fails the run; with less free disk than
+# failure; the portability suite runs on patched only, by default
+# (LAB_PORTABILITY=0 drops it, =1 adds it to LAB_SUITES), its report is in
+# the summary, its skips are counted, not failed, and a failing portability
+# case or a missed portability target fails the run; with less free disk than
 # LAB_MIN_FREE_GB nothing is set up, built or booted and each label is a
 # named failure (the summary still comes).  Runs a copy of lab/ whose host steps
 # are stubs (setup-host, fetch-kernel, make-tree, check-series, build-tests,
 # check-patches, self-test, check-builds, build-kernel, run-vm).
 . "$(dirname "$0")/tap.sh"
-echo "1..18"
+echo "1..20"
 root=$tmp/root
 mkdir -p "$root/patches" "$root/tests" && cp -a "$repo/lab" "$root/" && cp -a "$repo/tests/smoke" "$root/tests/"
 : >"$root/patches/0001-a-change.patch"
@@ -97,19 +98,31 @@ d=$(bash -c "$(declare -f kernel_suites); all_suites='kunit stress portability';
 [ "$(sed -n 3p <<<"$d")" = "kunit stress portability" ] && ! head -2 <<<"$d" | grep -q portability; r=$?
 [ $r = 0 ] || sed 's/^/#   /' <<<"$d"; ok $r "the portability suite runs on patched, never on debug or base"
 stub run-vm 'o=$LAB_BUILD/vm/patched/out; mkdir -p $o; echo "#2 SMP PREEMPT_DYNAMIC built now" >$o/uname; echo "$*" >$LAB_BUILD/vm/patched/cmd
-printf "1..2\nok 1 a # SKIP no ivshmem device given\n${PORT_RESULT:-ok} 2 b\n" >"$o/portability-vfio_x_test@virtio_net.tap"; echo ${PORT_RC:-0} >"$o/portability-vfio_x_test@virtio_net.rc"'
-echo "patched portability portability-vfio_x_test@virtio_net 2" >>"$root/lab/expected-results"
+printf "1..3\nok 1 a # SKIP no ivshmem device given\n${PORT_C:-ok 2 c}\n${PORT_RESULT:-ok} 3 b\n" >"$o/portability-vfio_x_test@virtio_net.tap"; echo ${PORT_RC:-0} >"$o/portability-vfio_x_test@virtio_net.rc"'
+echo "patched portability portability-vfio_x_test@virtio_net 3" >>"$root/lab/expected-results"
 rc=0
 LAB_KERNELS=patched LAB_SUITES=kunit LAB_PORTABILITY=1 timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
 { [ $rc = 0 ] && grep -q 'run-suite $LAB_OUT kunit portability$' "$LAB_BUILD/vm/patched/cmd" &&
-  [ "$(tail -1 "$tmp/out")" = "3 passed, 0 failed, 1 skipped" ]; }; r=$?
+  [ "$(tail -1 "$tmp/out")" = "4 passed, 0 failed, 1 skipped" ]; }; r=$?
 [ $r = 0 ] || { echo "# rc $rc, cmd: $(cat "$LAB_BUILD/vm/patched/cmd")"; show; }
 ok $r "LAB_PORTABILITY=1 runs the portability suite on patched; its unlisted skip is counted, not failed"
-grep -qE '^ +vfio_x_test +virtio_net +2 +1 +1 +1 +0 ' "$tmp/out" && grep -q "target virtio-net alone: >= 60% of all cases run: 1/2 ran (50.0%): MISSED" "$tmp/out"
-r=$?; [ $r = 0 ] || show; ok $r "the summary has the portability report: its row and the missed target (which does not fail the run)"
+grep -qE '^ +vfio_x_test +virtio_net +3 +2 +2 +1 +0 ' "$tmp/out" && grep -q "target virtio-net alone: >= 60% of all cases run: 2/3 ran (66.7%): met" "$tmp/out"
+r=$?; [ $r = 0 ] || show; ok $r "the summary has the portability report: its row and the met target"
+rc=0
+PORT_C="ok 2 c # SKIP no ivshmem device given" LAB_KERNELS=patched LAB_SUITES=kunit LAB_PORTABILITY=1 timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+{ [ $rc != 0 ] && grep -q "patched: portability target virtio-net alone: >= 60% of all cases run: 1/3 ran (33.3%): MISSED" "$tmp/out" &&
+  [ "$(tail -1 "$tmp/out")" = "3 passed, 1 failed, 2 skipped" ]; }; r=$?
+[ $r = 0 ] || { echo "# rc $rc"; show; }; ok $r "a missed portability target (1 of 3 cases ran on virtio-net alone) fails the run, named (rc $rc)"
+rc=0
+LAB_KERNELS=patched timeout 60 "$root/lab/run-tests" >/dev/null 2>&1 || rc=$?
+c1=$(cat "$LAB_BUILD/vm/patched/cmd")
+LAB_PORTABILITY=0 LAB_KERNELS=patched timeout 60 "$root/lab/run-tests" >/dev/null 2>&1
+c2=$(cat "$LAB_BUILD/vm/patched/cmd")
+[[ " $c1 " == *" portability "* && " $c2 " != *" portability "* && "$c2" == *selftests* ]]; r=$?
+[ $r = 0 ] || echo "# default: $c1; LAB_PORTABILITY=0: $c2"; ok $r "the portability suite is in the default run; LAB_PORTABILITY=0 drops it"
 rc=0
 PORT_RESULT="not ok" PORT_RC=1 LAB_KERNELS=patched LAB_SUITES=kunit LAB_PORTABILITY=1 timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
-{ [ $rc != 0 ] && [ "$(tail -1 "$tmp/out")" = "2 passed, 1 failed, 1 skipped" ]; }; r=$?
+{ [ $rc != 0 ] && [ "$(tail -1 "$tmp/out")" = "3 passed, 1 failed, 1 skipped" ]; }; r=$?
 [ $r = 0 ] || { echo "# rc $rc"; show; }; ok $r "a failing portability case fails the run like any other (rc $rc)"
 
 stub setup-host 'touch $LAB_BUILD/setup-host-was-called'
