@@ -54,7 +54,7 @@ variant_frags() {
 	local cfg=$LAB_ROOT/lab/configs
 	case $1 in
 	guest) echo "$cfg/guest.config" ;;
-	debug|nop2p|i386|arm64|variants) printf '%s\n' "$cfg/guest.config" "$cfg/$1.config" ;;
+	debug|nop2p|i386|arm64|variants|compat) printf '%s\n' "$cfg/guest.config" "$cfg/$1.config" ;;
 	*) die "unknown variant $1" ;;
 	esac
 }
@@ -74,18 +74,19 @@ configure() {
 	KCONFIG_CONFIG=$out/.config "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null ||
 		die "merge_config failed in $out"
 	kmake "$src" "$out" "$arch" olddefconfig >/dev/null || die "olddefconfig failed in $out"
-	# Every requested option must have survived olddefconfig.
-	for f in "${frags[@]}"; do
-		while IFS= read -r line; do
-			case $line in CONFIG_*=n) want="# ${line%=n} is not set" ;; CONFIG_*) want=$line ;; *) continue ;; esac
-			grep -qxF -- "$want" "$out/.config" && continue
-			[ "${line#*=}" = n ] && ! grep -q "^${line%=n}=" "$out/.config" && continue
-			sym=${line%%=*}
-			# Options the series adds do not exist in the base tree.
-			grep -rqsE --include='Kconfig*' "^(menu)?config ${sym#CONFIG_}\$" "$src" || continue
-			echo "config: $line did not stick" >&2; missing=1
-		done <"$f"
-	done
+	# Every requested option must have survived olddefconfig: its last
+	# setting, as a later fragment overrides an earlier one (compat.config
+	# turns guest.config's VFIO_CONTAINER off).
+	while IFS= read -r line; do
+		case $line in CONFIG_*=n) want="# ${line%=n} is not set" ;; CONFIG_*) want=$line ;; *) continue ;; esac
+		grep -qxF -- "$want" "$out/.config" && continue
+		[ "${line#*=}" = n ] && ! grep -q "^${line%=n}=" "$out/.config" && continue
+		sym=${line%%=*}
+		# Options the series adds do not exist in the base tree.
+		grep -rqsE --include='Kconfig*' "^(menu)?config ${sym#CONFIG_}\$" "$src" || continue
+		echo "config: $line did not stick" >&2; missing=1
+	done < <(cat "${frags[@]}" | awk -F= '/^CONFIG_/ { last[$1] = $0; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+		END { for (i = 1; i <= n; i++) print last[order[i]] }')
 	case $variant in nop2p|i386|arm64) return 0 ;; esac
 	[ $missing = 0 ] || die "config fragments do not apply cleanly ($variant, $out/.config)"
 }

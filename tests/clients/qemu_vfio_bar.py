@@ -281,9 +281,9 @@ def main():
     ap.add_argument("seed")
     ap.add_argument("workdir")
     ap.add_argument("--expect", choices=("dmabuf", "vfio"),
-                    default="vfio" if os.environ.get("LAB_KERNEL") == "base" else "dmabuf",
+                    default="vfio" if os.environ.get("LAB_KERNEL") in ("base", "base-compat") else "dmabuf",
                     help="what /proc/<qemu>/maps must name the BAR mapping: the "
-                    "vfio device file on base 7.3 (LAB_KERNEL=base), else a DMABUF")
+                    "vfio device file on base 7.3 (LAB_KERNEL=base or base-compat), else a DMABUF")
     ap.add_argument("--stride", type=int, default=4,
                     help="check every N-th page of the BAR (default: 4)")
     ap.add_argument("--qemu", default="qemu-system-x86_64")

@@ -18,7 +18,8 @@ o=
 for a; do case $a in O=*) o=${a#O=} ;; esac; done
 for a; do
 	case $a in
-	allnoconfig|olddefconfig) touch "$o/.config" ;;
+	allnoconfig) touch "$o/.config" ;;
+	olddefconfig) if [ -n "${FAKE_CONFIG:-}" ]; then printf '%s\n' "$FAKE_CONFIG" >"$o/.config"; else touch "$o/.config"; fi ;;
 	bzImage)
 		case ${FAKE_MAKE:-ok} in
 		fail) echo "drivers/vfio/pci/vfio_pci_dmabuf.c:1:1: error: boom (fake make)" >&2; exit 2 ;;
@@ -38,7 +39,7 @@ n=0 failed=0
 t() { n=$((n + 1)); if "${@:2}"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=1; fi; }
 bk() { FAKE_MAKE=$1 timeout 60 "$root/lab/build-kernel" guest "$tmp/build/linux" >"$tmp/out" 2>"$tmp/err"; }
 
-echo 1..5
+echo 1..7
 stale; rc=0; bk fail || rc=$?
 t "a failing make makes build-kernel fail (rc $rc)" [ $rc != 0 ]
 t "a failing make leaves no bzImage (the stale one is gone)" [ ! -e "$img" ]
@@ -51,4 +52,15 @@ t "make exits 0 but writes no new bzImage: fails (rc $rc), the stale image is go
 rc=0; bk ok || rc=$?
 t "a good build exits 0 (rc $rc) with a fresh bzImage and its log" \
 	eval '[ $rc = 0 ] && [ "$(cat "$img" 2>/dev/null)" = new ] && [ -f "$blog" ]'
+
+# A later fragment overrides an earlier one (compat.config turns guest.config's
+# VFIO_CONTAINER off): the check wants the last setting of each option.
+mkdir -p "$tmp/build/linux/drivers/vfio"
+printf 'config VFIO_CONTAINER\n\tbool "x"\n' >"$tmp/build/linux/drivers/vfio/Kconfig"
+rc=0; FAKE_CONFIG="# CONFIG_VFIO_CONTAINER is not set" FAKE_MAKE=ok timeout 60 "$root/lab/build-kernel" compat "$tmp/build/linux" >"$tmp/out" 2>"$tmp/err" || rc=$?
+t "compat: VFIO_CONTAINER=n from compat.config over guest.config's =y is accepted (rc $rc)" [ $rc = 0 ]
+sed 's/^/# /' "$tmp/err" | grep -i stick
+rc=0; FAKE_CONFIG="# CONFIG_VFIO_CONTAINER is not set" bk ok || rc=$?
+t "control: the guest variant with VFIO_CONTAINER off is refused (rc $rc)" \
+	eval '[ $rc != 0 ] && grep -q "CONFIG_VFIO_CONTAINER=y did not stick" "$tmp/err"'
 exit $failed

@@ -12,11 +12,13 @@
 # the summary, its skips are counted, not failed, and a failing portability
 # case or a missed portability target fails the run; with less free disk than
 # LAB_MIN_FREE_GB nothing is set up, built or booted and each label is a
-# named failure (the summary still comes).  Runs a copy of lab/ whose host steps
+# named failure (the summary still comes); LAB_COMPAT=1 adds the kernels
+# compat and base-compat (both trees, compat variant, clients suite, base's
+# own expected failures).  Runs a copy of lab/ whose host steps
 # are stubs (setup-host, fetch-kernel, make-tree, check-series, build-tests,
 # check-patches, self-test, check-builds, build-kernel, run-vm).
 . "$(dirname "$0")/tap.sh"
-echo "1..20"
+echo "1..22"
 root=$tmp/root
 mkdir -p "$root/patches" "$root/tests" && cp -a "$repo/lab" "$root/" && cp -a "$repo/tests/smoke" "$root/tests/"
 : >"$root/patches/0001-a-change.patch"
@@ -124,6 +126,25 @@ rc=0
 PORT_RESULT="not ok" PORT_RC=1 LAB_KERNELS=patched LAB_SUITES=kunit LAB_PORTABILITY=1 timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
 { [ $rc != 0 ] && [ "$(tail -1 "$tmp/out")" = "3 passed, 1 failed, 1 skipped" ]; }; r=$?
 [ $r = 0 ] || { echo "# rc $rc"; show; }; ok $r "a failing portability case fails the run like any other (rc $rc)"
+
+# LAB_COMPAT=1: both trees built as the compat variant, named in the summary.
+stub build-kernel 'echo "$*" >>$LAB_BUILD/built; exit 1'
+rm -f "$LAB_BUILD/built"
+rc=0
+LAB_COMPAT=1 LAB_KERNELS=patched timeout 60 "$root/lab/run-tests" >"$tmp/out" 2>&1 || rc=$?
+{ [ $rc != 0 ] && grep -qx "guest $LAB_BUILD/linux" "$LAB_BUILD/built" && grep -qx "compat $LAB_BUILD/linux" "$LAB_BUILD/built" &&
+  grep -qx "compat $LAB_BUILD/base/linux" "$LAB_BUILD/built" && [ "$(wc -l <"$LAB_BUILD/built")" = 3 ] &&
+  grep -q "^  compat: kernel build failed (lab/build-kernel compat " "$tmp/out" &&
+  grep -q "^  base-compat: kernel build failed (lab/build-kernel compat " "$tmp/out"; }; r=$?
+[ $r = 0 ] || { echo "# rc $rc; built:"; sed 's/^/# /' "$LAB_BUILD/built"; show; }
+ok $r "LAB_COMPAT=1 builds the patched and the base tree as the compat variant, each a named kernel"
+rm -f "$LAB_BUILD/built"
+LAB_KERNELS=patched timeout 60 "$root/lab/run-tests" >/dev/null 2>&1
+[ "$(cat "$LAB_BUILD/built")" = "guest $LAB_BUILD/linux" ]; r=$?
+[ $r = 0 ] || { echo "# built:"; sed 's/^/# /' "$LAB_BUILD/built"; }
+c=$(LAB_SUITES= all_suites="kunit selftests smoke clients stress portability" kernel_suites base-compat)
+[ $r = 0 ] && [ "$c" = clients ]; r=$?
+ok $r "without LAB_COMPAT no compat kernel is built; the compat kernels run the clients suite ($c)"
 
 stub setup-host 'touch $LAB_BUILD/setup-host-was-called'
 stub run-vm 'touch $LAB_BUILD/run-vm-was-called'
