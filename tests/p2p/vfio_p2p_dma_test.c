@@ -24,7 +24,7 @@
  *
  * What the device reports when the IOVA does not translate (QEMU 7.2,
  * measured here, see hw/virtio/virtio.c virtqueue_map_desc() and
- * system/physmem.c address_space_map()): the IOMMU translation fails, the
+ * softmmu/physmem.c address_space_map()): the IOMMU translation fails, the
  * address resolves to unassigned memory, which address_space_map() serves
  * through its bounce buffer, read as zeros. So the chain IS consumed (used
  * idx advances, device_status stays 0x0f, no NEEDS_RESET: virtio_error() is
