@@ -82,7 +82,16 @@ static const char *net_bdf, *ivshmem_bdf;
 #define TX_WAIT_MS	5000
 #define HDR_LEN		12		/* virtio_net_hdr_v1 (VERSION_1) */
 
-enum p2p_path { PATH_DMABUF, PATH_VADDR };
+/*
+ * How the case's window of BAR2 gets into the IOAS: IOMMU_IOAS_MAP_FILE of an
+ * exported DMABUF; IOMMU_IOAS_MAP of a BAR mmap() (a slice 1 MiB into a
+ * mapping that starts 1 MiB before the window, so the offset of the address
+ * inside the mapping counts); IOMMU_IOAS_MAP of an mmap() of an exported
+ * DMABUF (that DMABUF is imported).
+ */
+enum p2p_path { PATH_DMABUF, PATH_VADDR, PATH_DMABUF_VADDR };
+
+#define WIN_PAD		SZ_1M		/* BAR mmap() before and after the window */
 
 enum tx_result { TX_SENT, TX_FAULT, TX_TIMEOUT };
 
@@ -116,6 +125,7 @@ FIXTURE(p2p) {
 	u8 status;
 	u16 used_idx;
 	int kmsg;	/* /dev/kmsg, read from the end, for DMAR faults */
+	size_t win_len;	/* of the mmap() at win */
 };
 
 /* --- virtio-pci modern transport through the VFIO region --- */
@@ -356,6 +366,57 @@ static bool kmsg_dmar_fault(FIXTURE_DATA(p2p) *self, u64 iova, int ms)
 	}
 }
 
+/*
+ * Does the device's IOMMU page table translate @iova? The oracle is the
+ * Intel IOMMU driver's debugfs dump of the second-level table of the
+ * device's domain (CONFIG_INTEL_IOMMU_DEBUGFS; the lab's vIOMMU runs in
+ * legacy mode): one line per present leaf, "0x<IOVA PFN> | <PML5E> <PML4E>
+ * <PDPE> [<PDE> [<PTE>]]", the leaf being a 1 GiB, 2 MiB or 4 KiB page by
+ * the number of entries printed. Returns 1 or 0, or -errno when the dump
+ * cannot be read. It tells a revoked import from one QEMU merely cannot
+ * reach: with memory decode off QEMU unmaps the BAR itself, so the device
+ * would read zeros through a stale IOMMU entry too.
+ */
+static int iova_mapped(u64 iova)
+{
+	char path[128], line[512];
+	int found = 0, ok = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/debug/iommu/intel/%s/domain_translation_struct",
+		 net_bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long pfn, e[5];
+		int n;
+
+		if (strstr(line, "IOVA_PFN"))
+			ok = 1;
+		n = sscanf(line, "0x%llx | 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx",
+			   &pfn, &e[0], &e[1], &e[2], &e[3], &e[4]);
+		if (n < 4)
+			continue;
+		/* 4 values: a 1 GiB leaf, 5: 2 MiB, 6: 4 KiB */
+		if (iova >> 12 >= pfn &&
+		    iova >> 12 < pfn + (n == 4 ? 1ULL << 18 : n == 5 ? 1ULL << 9 : 1))
+			found = 1;
+	}
+	fclose(f);
+	return ok ? found : -ENOENT;
+}
+
+#define ASSERT_IOVA_MAPPED(_iova, _want) do {				\
+	int __m = iova_mapped(_iova);					\
+									\
+	ASSERT_EQ((_want), __m) TH_LOG("IOVA %#llx in %s's IOMMU page table: %s", \
+				       (unsigned long long)(_iova), net_bdf, \
+				       __m < 0 ? strerror(-__m) :	\
+				       __m ? "mapped" : "not mapped");	\
+} while (0)
+
 /* --- payloads in ivshmem's BAR2 --- */
 
 static u64 splitmix64(u64 x)
@@ -436,14 +497,26 @@ static int map_window(FIXTURE_DATA(p2p) *self, enum p2p_path path)
 					    self->iommu->ioas_id, self->dmabuf,
 					    0, WIN_SIZE, &iova, true);
 	} else {
-		self->win = vfio_pci_bar_mmap(self->ivshmem, IVSHMEM_BAR,
-					      win_base(self), WIN_SIZE,
-					      PROT_READ | PROT_WRITE);
+		u64 off = win_base(self) - WIN_PAD;
+
+		self->win_len = WIN_SIZE + 2 * WIN_PAD;
+		if (path == PATH_DMABUF_VADDR) {
+			self->dmabuf = vfio_pci_dmabuf_export(self->ivshmem, IVSHMEM_BAR,
+							      off, self->win_len);
+			if (self->dmabuf < 0)
+				return self->dmabuf;
+			self->win = mmap(NULL, self->win_len, PROT_READ | PROT_WRITE,
+					 MAP_SHARED, self->dmabuf, 0);
+		} else {
+			self->win = vfio_pci_bar_mmap(self->ivshmem, IVSHMEM_BAR,
+						      off, self->win_len,
+						      PROT_READ | PROT_WRITE);
+		}
 		if (self->win == MAP_FAILED) {
 			self->win = NULL;
 			return -errno;
 		}
-		self->win_region.vaddr = self->win;
+		self->win_region.vaddr = (char *)self->win + WIN_PAD;
 		self->win_region.iova = WIN_IOVA;
 		self->win_region.size = WIN_SIZE;
 		ret = __iommu_map(self->iommu, &self->win_region);
@@ -455,7 +528,8 @@ static int map_window(FIXTURE_DATA(p2p) *self, enum p2p_path path)
 static const char *path_name(enum p2p_path path)
 {
 	return path == PATH_DMABUF ? "IOMMU_IOAS_MAP_FILE of a BAR2 DMABUF" :
-				     "IOMMU_IOAS_MAP of a BAR2 mmap()";
+	       path == PATH_VADDR ? "IOMMU_IOAS_MAP of a BAR2 mmap()" :
+				    "IOMMU_IOAS_MAP of an mmap() of a BAR2 DMABUF";
 }
 
 static const char *tx_name(enum tx_result r)
@@ -477,6 +551,7 @@ FIXTURE_SETUP(p2p)
 	ASSERT_NE(NULL, self->frames) TH_LOG("%s: %s", frames, strerror(errno));
 	self->dmabuf = -1;
 	self->kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	ASSERT_GE(self->kmsg, 0) TH_LOG("/dev/kmsg: %s", strerror(errno));
 	self->iommu = iommu_init("iommufd");
 	self->net = vfio_pci_device_init(net_bdf, self->iommu);
 	self->ivshmem = vfio_pci_device_init(ivshmem_bdf, self->iommu);
@@ -514,7 +589,7 @@ FIXTURE_TEARDOWN(p2p)
 		vfio_pci_device_cleanup(self->net);
 	}
 	if (self->win)
-		munmap(self->win, WIN_SIZE);
+		munmap(self->win, self->win_len);
 	if (self->ivshmem)
 		vfio_pci_device_cleanup(self->ivshmem);
 	if (self->dmabuf >= 0)
@@ -549,6 +624,7 @@ FIXTURE_TEARDOWN(p2p)
 	bool _fault;							\
 									\
 	ASSERT_EQ(0, write_payload(self, (_k)));			\
+	ASSERT_IOVA_MAPPED(phase_iova(_k), 1);				\
 	kmsg_skip(self);						\
 	_r = vnet_tx(self, phase_iova(_k), PAYLOAD_LEN);		\
 	_fault = kmsg_dmar_fault(self, phase_iova(_k), 300);		\
@@ -572,6 +648,10 @@ FIXTURE_TEARDOWN(p2p)
 	bool _fault;							\
 									\
 	record(self, "none", (_k));					\
+	ASSERT_IOVA_MAPPED(phase_iova(_k), 0);				\
+	ASSERT_EQ(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |	\
+		  VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK,	\
+		  vnet_status(self));					\
 	kmsg_skip(self);						\
 	_r = vnet_tx(self, phase_iova(_k), PAYLOAD_LEN);		\
 	_fault = kmsg_dmar_fault(self, phase_iova(_k), 1000);		\
@@ -714,7 +794,7 @@ P2P_TEST(dmabuf_revoke)
 P2P_TEST(vaddr_munmap)
 {
 	P2P_BEGIN(9, PATH_VADDR);
-	ASSERT_EQ(0, munmap(self->win, WIN_SIZE));
+	ASSERT_EQ(0, munmap(self->win, self->win_len));
 	self->win = NULL;
 	EXPECT_FRAME(0);
 	iommu_unmap(self->iommu, &self->win_region);
@@ -731,6 +811,43 @@ P2P_TEST(dmabuf_close)
 	ASSERT_EQ(0, write_payload(self, 1));
 	vfio_pci_device_cleanup(self->ivshmem);
 	self->ivshmem = NULL;
+	EXPECT_NO_FRAME(1);
+}
+
+/*
+ * Closing ivshmem's device revokes a by-address import for good too: the
+ * slice does not keep the device open (the BAR mapping would, so it goes
+ * first) and no frame carries BAR data afterwards.
+ */
+P2P_TEST(vaddr_close)
+{
+	P2P_BEGIN(11, PATH_VADDR);
+	EXPECT_FRAME(0);
+	ASSERT_EQ(0, write_payload(self, 1));
+	ASSERT_EQ(0, munmap(self->win, self->win_len));
+	self->win = NULL;
+	vfio_pci_device_cleanup(self->ivshmem);
+	self->ivshmem = NULL;
+	EXPECT_NO_FRAME(1);
+}
+
+/*
+ * By address, an mmap() of an exported DMABUF imports that DMABUF, so its
+ * permanent revoke reaches the IOVA: memory decode stays on, the BAR stays
+ * reachable for QEMU, only the IOMMU page table can stop the DMA.
+ */
+P2P_TEST(vaddr_dmabuf_revoke)
+{
+	int ret;
+
+	P2P_BEGIN(12, PATH_DMABUF_VADDR);
+	EXPECT_FRAME(0);
+	ASSERT_EQ(0, write_payload(self, 1));
+	ret = vfio_pci_dmabuf_revoke(self->ivshmem, self->dmabuf);
+	ASSERT_EQ(0, ret) TH_LOG("VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE: %s",
+				 strerror(-ret));
+	ASSERT_TRUE(vfio_pci_config_readw(self->ivshmem, PCI_COMMAND) &
+		    PCI_COMMAND_MEMORY);
 	EXPECT_NO_FRAME(1);
 }
 
