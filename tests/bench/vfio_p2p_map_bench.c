@@ -38,21 +38,6 @@ static u64 ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static int map_vaddr(struct iommu *iommu, void *va, u64 len)
-{
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
-			 IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = iommu->ioas_id,
-		.user_va = (u64)va,
-		.length = len,
-		.iova = IOVA,
-	};
-
-	return ioctl(iommu->iommufd, IOMMU_IOAS_MAP, &map) ? -errno : 0;
-}
-
 static int map_file(struct iommu *iommu, int fd, u64 len)
 {
 	u64 iova = IOVA;
@@ -65,20 +50,26 @@ static int map_file(struct iommu *iommu, int fd, u64 len)
 static void run(struct iommu *iommu, const char *path, int fd, void *va,
 		u64 len, int n)
 {
-	u64 t_map = 0, t_unmap = 0, t0, t1;
+	struct dma_region region = { .vaddr = va, .iova = IOVA, .size = len };
+	u64 t_map = 0, t_unmap = 0, t0, t1, unmapped = 0;
 	long long r;
 	int i, ret;
 
 	for (i = 0; i < n; i++) {
 		t0 = ns();
-		ret = fd < 0 ? map_vaddr(iommu, va, len) : map_file(iommu, fd, len);
+		ret = fd < 0 ? __iommu_map(iommu, &region) : map_file(iommu, fd, len);
 		t1 = ns();
 		if (ret) {
 			printf("p2p_map size=%llu path=%s unavailable: %s\n",
 			       (unsigned long long)len, path, strerror(-ret));
 			return;
 		}
-		r = iommufd_ioas_unmap(iommu->iommufd, iommu->ioas_id, IOVA, len);
+		if (fd < 0) {
+			ret = __iommu_unmap(iommu, &region, &unmapped);
+			r = ret ? ret : (long long)unmapped;
+		} else {
+			r = iommufd_ioas_unmap(iommu->iommufd, iommu->ioas_id, IOVA, len);
+		}
 		t_map += t1 - t0;
 		t_unmap += ns() - t1;
 		VFIO_ASSERT_EQ(r, (long long)len);

@@ -65,6 +65,7 @@
 
 #include <libvfio.h>
 
+#include "ivshmem_pattern.h"
 #include "kselftest_harness.h"
 
 static const char *net_bdf, *ivshmem_bdf;
@@ -419,14 +420,6 @@ static int iova_mapped(u64 iova)
 
 /* --- payloads in ivshmem's BAR2 --- */
 
-static u64 splitmix64(u64 x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 static u64 win_base(FIXTURE_DATA(p2p) *self)
 {
 	return WIN_BASE + (u64)self->index * WIN_SIZE;
@@ -458,8 +451,8 @@ static int write_payload(FIXTURE_DATA(p2p) *self, int k)
 
 	for (i = 0; i < PAYLOAD_LEN; i++) {
 		if (!(i % 8))
-			x = splitmix64(self->seed ^ ((u64)self->index << 40) ^
-				       ((u64)k << 32) ^ i);
+			x = ivshmem_pattern(self->seed ^ ((u64)self->index << 40) ^
+					    ((u64)k << 32), i / 8);
 		buf[i] = x >> (8 * (i % 8));
 	}
 	memcpy(buf, dst, 6);
